@@ -1,0 +1,451 @@
+package commands
+
+import (
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"unicode"
+	"unicode/utf8"
+
+	"github.com/mpcbot/mpcbot/plivo"
+)
+
+// MaxTextLength bounds the command text mpcbot will parse. Slack allows
+// longer messages, but no valid /mpc command comes near this.
+const MaxTextLength = 1000
+
+// MaxMembers bounds the member ids of one command: an MPC has at most 10
+// live participants.
+const MaxMembers = 10
+
+// UsageError is a command that cannot be understood. Problem says what is
+// wrong in words a user can act on; the correct usage is shown with it.
+type UsageError struct {
+	Problem string
+}
+
+// Error implements error.
+func (e *UsageError) Error() string { return "usage: " + e.Problem }
+
+func usagef(format string, args ...any) error {
+	return &UsageError{Problem: fmt.Sprintf(format, args...)}
+}
+
+// IsUsage reports whether err is a *UsageError.
+func IsUsage(err error) bool {
+	var u *UsageError
+	return errors.As(err, &u)
+}
+
+// Parse parses the text of a /mpc command (everything after "/mpc"):
+//
+//	<action>[,<action>...] <mpc> <participant>[,<participant>...] [--yes]
+//	list <mpc> [here] [--page N]
+//	help            (also the empty text)
+//
+// Keywords are case-insensitive. Phone-keyboard artefacts are tolerated:
+// curly quotes, em/en dashes for "--", non-breaking and other Unicode
+// spaces, zero-width and bidi marks, and spaces after commas. Slack's
+// escaping of &, < and > is undone; Slack mention markup (<@U…>, <!here>)
+// is refused as an MPC name. Any error is a *UsageError.
+func Parse(text string) (Command, error) {
+	if len(text) > MaxTextLength {
+		return nil, usagef("the command is %d characters long; no /mpc command needs more than %d", len(text), MaxTextLength)
+	}
+	if !utf8.ValidString(text) {
+		return nil, usagef("the command is not valid text (bad UTF-8)")
+	}
+	toks, err := tokenize(normalize(text))
+	if err != nil {
+		return nil, err
+	}
+	toks = joinLists(toks)
+	if len(toks) == 0 {
+		return Help{}, nil
+	}
+	head := toks[0]
+	if !head.quoted {
+		switch strings.ToLower(head.text) {
+		case "help", "-h", "--help", "?":
+			if len(toks) > 1 {
+				return nil, usagef("`help` takes nothing after it")
+			}
+			return Help{}, nil
+		case "list", "ls", "roster", "who":
+			return parseList(toks[1:])
+		}
+	}
+	return parseChange(toks)
+}
+
+func parseList(toks []token) (Command, error) {
+	var l List
+	var rest []token
+	for i := 0; i < len(toks); i++ {
+		t := toks[i]
+		if t.quoted {
+			rest = append(rest, t)
+			continue
+		}
+		flag, isFlag := asFlag(t)
+		switch lower := strings.ToLower(t.text); {
+		case lower == "here" && len(rest) == 1:
+			l.Here = true
+		case flag == "--page" || strings.HasPrefix(flag, "--page="):
+			v := strings.TrimPrefix(flag, "--page")
+			v = strings.TrimPrefix(v, "=")
+			if v == "" && i+1 < len(toks) {
+				i++
+				v = toks[i].text
+			}
+			n, err := strconv.Atoi(v)
+			if err != nil || n < 1 || n > 1000 {
+				return nil, usagef("`--page` needs a page number, e.g. `--page 2`")
+			}
+			l.Page = n
+		case isFlag:
+			return nil, usagef("unknown option %s for `list`", code(t.text))
+		default:
+			rest = append(rest, t)
+		}
+	}
+	switch len(rest) {
+	case 0:
+		return nil, usagef("`list` needs the MPC: `/mpc list test_mpc_1`")
+	case 1:
+	default:
+		return nil, usagef("`list` takes one MPC and optionally `here`; unexpected %s", code(rest[1].text))
+	}
+	mpc, err := parseMPC(rest[0])
+	if err != nil {
+		return nil, err
+	}
+	l.MPC = mpc
+	if l.Page == 0 {
+		l.Page = 1
+	}
+	return l, nil
+}
+
+func parseChange(toks []token) (Command, error) {
+	var c Change
+	var pos []token
+	for _, t := range toks {
+		if flag, ok := asFlag(t); ok {
+			switch flag {
+			case "--yes", "-y", "--confirm":
+				c.Confirmed = true
+				continue
+			}
+			return nil, usagef("unknown option %s; the only option is `--yes`", code(t.text))
+		}
+		pos = append(pos, t)
+	}
+	if len(pos) == 0 {
+		return nil, usagef("nothing to do: give an action, the MPC and the participant")
+	}
+	actions, err := parseActions(pos[0])
+	if err != nil {
+		if len(pos) > 1 {
+			if _, err2 := parseActions(pos[1]); err2 == nil {
+				return nil, usagef("the action comes first: `/mpc %s %s …`", pos[1].text, pos[0].text)
+			}
+		}
+		return nil, err
+	}
+	c.Actions = actions
+	switch len(pos) {
+	case 1:
+		return nil, usagef("which MPC? e.g. `/mpc %s test_mpc_1 all`", pos[0].text)
+	case 2:
+		return nil, usagef("which participant? add `all` or a member id, e.g. `/mpc %s %s all`", pos[0].text, quoteToken(pos[1]))
+	case 3:
+	default:
+		extra := pos[3].text
+		if !pos[1].quoted && !pos[2].quoted {
+			return nil, usagef("too many words: %s. Put quotes around an MPC name with spaces, e.g. `\"mpc 1000\"`", code(extra))
+		}
+		return nil, usagef("unexpected %s after the participant", code(extra))
+	}
+	if c.MPC, err = parseMPC(pos[1]); err != nil {
+		return nil, err
+	}
+	if c.Members, err = parseMembers(pos[2]); err != nil {
+		return nil, err
+	}
+	if c.All() && c.Coaching() {
+		return nil, usagef("coach and uncoach need a specific member id, not `all`: %s", plivo.CoachAllRule)
+	}
+	return c, nil
+}
+
+func parseActions(t token) ([]Action, error) {
+	if t.quoted {
+		return nil, usagef("%s is not an action; actions are mute, unmute, hold, unhold, coach, uncoach", code(t.text))
+	}
+	var as []Action
+	for _, part := range strings.FieldsFunc(t.text, isListSep) {
+		a, ok := ParseAction(part)
+		if !ok {
+			msg := fmt.Sprintf("%s is not an action; actions are mute, unmute, hold, unhold, coach, uncoach", code(part))
+			if s := suggestAction(part); s != "" {
+				msg += fmt.Sprintf(". Did you mean `%s`?", s)
+			}
+			return nil, &UsageError{Problem: msg}
+		}
+		as = append(as, a)
+	}
+	if len(as) == 0 {
+		return nil, usagef("%s is not an action; actions are mute, unmute, hold, unhold, coach, uncoach", code(t.text))
+	}
+	as = sortActions(as)
+	for i := 1; i < len(as); i++ {
+		if as[i].Field == as[i-1].Field {
+			return nil, usagef("`%s` and `%s` contradict each other; pick one", as[i-1], as[i])
+		}
+	}
+	return as, nil
+}
+
+func parseMPC(t token) (plivo.MPC, error) {
+	s := t.text
+	if !t.quoted && len(s) >= 5 && strings.EqualFold(s[:5], "uuid:") {
+		m, err := plivo.MPCByUUID(s[5:])
+		if err != nil {
+			return plivo.MPC{}, usagef("%s is not an MPC UUID: expected `uuid:` followed by 8-4-4-4-12 hex digits", code(s))
+		}
+		return m, nil
+	}
+	if looksLikeMarkup(s) {
+		return plivo.MPC{}, usagef("%s is a Slack mention or link, not an MPC name", code(s))
+	}
+	if strings.ContainsAny(s, "\"“”„«»") {
+		return plivo.MPC{}, usagef("quote marks can't be part of an MPC name: %s", code(s))
+	}
+	m, err := plivo.MPCByName(s)
+	if err != nil {
+		var pe *plivo.Error
+		if errors.As(err, &pe) {
+			return plivo.MPC{}, usagef("%s is not a valid MPC name: %s", code(s), strings.TrimPrefix(pe.Message, "MPC name "))
+		}
+		return plivo.MPC{}, usagef("%s is not a valid MPC name", code(s))
+	}
+	return m, nil
+}
+
+func parseMembers(t token) ([]plivo.Member, error) {
+	if t.quoted {
+		return nil, usagef("the participant is `all` or member ids like `38291045`, not %s", code(t.text))
+	}
+	parts := strings.FieldsFunc(t.text, isListSep)
+	if len(parts) == 0 {
+		return nil, usagef("the participant is `all` or member ids like `38291045`")
+	}
+	seen := map[plivo.Member]bool{}
+	var ms []plivo.Member
+	for _, p := range parts {
+		m, err := plivo.ParseMember(p)
+		if err != nil {
+			return nil, usagef("%s is not a participant: use `all` or member ids (digits), e.g. `38291045` — `/mpc list <mpc>` shows them", code(p))
+		}
+		if m.IsAll() && len(parts) > 1 {
+			return nil, usagef("`all` can't be combined with member ids")
+		}
+		if !seen[m] {
+			seen[m] = true
+			ms = append(ms, m)
+		}
+	}
+	if len(ms) > MaxMembers {
+		return nil, usagef("%d member ids given; an MPC has at most %d participants", len(ms), MaxMembers)
+	}
+	return ms, nil
+}
+
+// token is one word of the command; quoted tokens came from "…".
+type token struct {
+	text   string
+	quoted bool
+}
+
+// normalize undoes Slack's HTML escaping and replaces phone-keyboard
+// artefacts with their plain equivalents.
+func normalize(s string) string {
+	s = strings.NewReplacer("&lt;", "<", "&gt;", ">", "&amp;", "&").Replace(s)
+	var b strings.Builder
+	b.Grow(len(s))
+	for _, r := range s {
+		switch {
+		case r == '＋':
+			b.WriteByte('+')
+		case r == '，' || r == '、':
+			b.WriteByte(',')
+		case r == '\u00a0' || r == '\u202f' || r == '\u2007' || r == '\u3000' || r == '\t' || r == '\n' || r == '\r':
+			b.WriteByte(' ')
+		case unicode.Is(unicode.Cf, r):
+			// zero-width spaces and joiners, bidi marks, BOM: invisible, drop.
+		case unicode.IsSpace(r):
+			b.WriteByte(' ')
+		default:
+			b.WriteRune(r)
+		}
+	}
+	return b.String()
+}
+
+// asFlag reports whether t is an option ("--yes"); a leading em or en dash,
+// which phone keyboards make of "--", counts as "--". The flag is returned
+// lower-cased.
+func asFlag(t token) (string, bool) {
+	if t.quoted || t.text == "" {
+		return "", false
+	}
+	rs := []rune(t.text)
+	switch {
+	case isDash(rs[0]):
+		return "--" + strings.ToLower(strings.TrimLeft(string(rs[1:]), "-")), true
+	case rs[0] == '-':
+		return strings.ToLower(t.text), true
+	}
+	return "", false
+}
+
+func isDash(r rune) bool { return r == '—' || r == '–' || r == '―' || r == '−' }
+
+func isListSep(r rune) bool { return r == ',' || r == '+' }
+
+var closers = map[rune]string{
+	'"': `"”“`, '“': `”“"`, '”': `”“"`, '„': `“”"`, '«': `»`, '\'': `'’`, '‘': `’‘'`,
+}
+
+func isOpenQuote(r rune) bool { _, ok := closers[r]; return ok }
+
+// tokenize splits s at spaces; a token that starts with a quote mark runs
+// to the matching closing quote and may contain spaces.
+func tokenize(s string) ([]token, error) {
+	var toks []token
+	rs := []rune(s)
+	for i := 0; i < len(rs); {
+		if rs[i] == ' ' {
+			i++
+			continue
+		}
+		if close, ok := closers[rs[i]]; ok {
+			j := i + 1
+			for j < len(rs) && !strings.ContainsRune(close, rs[j]) {
+				j++
+			}
+			if j == len(rs) {
+				return nil, usagef("a quote is not closed: %s", code(string(rs[i:])))
+			}
+			text := string(rs[i+1 : j])
+			if strings.TrimSpace(text) == "" {
+				return nil, usagef("empty quotes: an MPC name can't be empty")
+			}
+			toks = append(toks, token{text: strings.TrimSpace(collapseSpaces(text)), quoted: true})
+			i = j + 1
+			if i < len(rs) && rs[i] != ' ' {
+				return nil, usagef("put a space after the closing quote of %s", code(text))
+			}
+			continue
+		}
+		j := i
+		for j < len(rs) && rs[j] != ' ' {
+			j++
+		}
+		toks = append(toks, token{text: string(rs[i:j])})
+		i = j
+	}
+	return toks, nil
+}
+
+func collapseSpaces(s string) string { return strings.Join(strings.Fields(s), " ") }
+
+// joinLists glues "mute, hold" and "101 ,102" back into one list token.
+func joinLists(toks []token) []token {
+	var out []token
+	for _, t := range toks {
+		if n := len(out); n > 0 && !t.quoted && !out[n-1].quoted {
+			prev := out[n-1].text
+			if strings.HasSuffix(prev, ",") || strings.HasSuffix(prev, "+") ||
+				strings.HasPrefix(t.text, ",") || strings.HasPrefix(t.text, "+") {
+				out[n-1].text = prev + t.text
+				continue
+			}
+		}
+		out = append(out, t)
+	}
+	return out
+}
+
+func isAllDigits(s string) bool {
+	if s == "" {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if s[i] < '0' || s[i] > '9' {
+			return false
+		}
+	}
+	return true
+}
+
+func looksLikeMarkup(s string) bool {
+	return strings.HasPrefix(s, "<") && strings.HasSuffix(s, ">") ||
+		strings.HasPrefix(s, "<@") || strings.HasPrefix(s, "<!") || strings.HasPrefix(s, "<#")
+}
+
+func quoteToken(t token) string {
+	if t.quoted {
+		return `"` + t.text + `"`
+	}
+	return t.text
+}
+
+// code renders user text inside backticks for a message, shortened; the
+// caller's renderer escapes it for mrkdwn.
+func code(s string) string {
+	const max = 60
+	if utf8.RuneCountInString(s) > max {
+		s = string([]rune(s)[:max]) + "…"
+	}
+	s = strings.ReplaceAll(s, "`", "'")
+	return "`" + s + "`"
+}
+
+// suggestAction returns the action closest to a misspelling, or "".
+func suggestAction(s string) string {
+	s = strings.ToLower(s)
+	best, bestD := "", 3
+	for _, a := range Actions {
+		if d := editDistance(s, a.String()); d < bestD {
+			best, bestD = a.String(), d
+		}
+	}
+	return best
+}
+
+func editDistance(a, b string) int {
+	ra, rb := []rune(a), []rune(b)
+	if len(ra) > 20 {
+		return 99
+	}
+	prev := make([]int, len(rb)+1)
+	cur := make([]int, len(rb)+1)
+	for j := range prev {
+		prev[j] = j
+	}
+	for i := 1; i <= len(ra); i++ {
+		cur[0] = i
+		for j := 1; j <= len(rb); j++ {
+			cost := 1
+			if ra[i-1] == rb[j-1] {
+				cost = 0
+			}
+			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
+		}
+		prev, cur = cur, prev
+	}
+	return prev[len(rb)]
+}
