@@ -1,0 +1,322 @@
+package plivo_test
+
+import (
+	"context"
+	"reflect"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/mpcbot/mpcbot/plivo"
+	"github.com/mpcbot/mpcbot/plivo/plivotest"
+)
+
+// newSimClient starts the Plivo simulator with the sample MPC and returns a
+// client for it whose waits are instant (see InstantWaits).
+func newSimClient(t *testing.T, opts ...plivotest.Option) (*plivo.Client, *plivotest.Server, func() []time.Duration) {
+	t.Helper()
+	srv := plivotest.NewServer(append([]plivotest.Option{plivotest.WithSampleMPC()}, opts...)...)
+	t.Cleanup(srv.Close)
+	c, err := plivo.New(plivo.Config{AuthID: srv.AuthID, AuthToken: srv.AuthToken, BaseURL: srv.URL, Rate: 1000, Burst: 1000})
+	if err != nil {
+		t.Fatalf("New: %v", err)
+	}
+	return c, srv, plivo.InstantWaits(c)
+}
+
+func simCtx(t *testing.T) context.Context {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	t.Cleanup(cancel)
+	return ctx
+}
+
+func byName(t *testing.T, name string) plivo.MPC {
+	t.Helper()
+	m, err := plivo.MPCByName(name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return m
+}
+
+// memberWithRole finds a live member of the given role through the API.
+func memberWithRole(t *testing.T, c *plivo.Client, mpc plivo.MPC, role string) plivo.Member {
+	t.Helper()
+	ps, err := c.ListParticipants(simCtx(t), mpc)
+	if err != nil {
+		t.Fatalf("ListParticipants: %v", err)
+	}
+	for _, p := range ps {
+		if p.Live() && strings.EqualFold(p.Role, role) {
+			m, err := plivo.ParseMember(p.MemberID)
+			if err != nil {
+				t.Fatalf("member id %q from the simulator: %v", p.MemberID, err)
+			}
+			return m
+		}
+	}
+	t.Fatalf("no live %s in %s: %+v", role, mpc, ps)
+	return ""
+}
+
+func TestSimUpdateAndReadBack(t *testing.T) {
+	tests := []struct {
+		name       string
+		mpcName    string
+		role       string
+		update     plivo.ParticipantUpdate
+		status     int // simulator's success status; 0 = default 200
+		wantStatus int
+	}{
+		{"mute the agent", plivotest.SampleMPCName, plivotest.RoleAgent, plivo.ParticipantUpdate{Mute: ptr(true)}, 0, 200},
+		{"hold the customer, 202", plivotest.SampleMPCName, plivotest.RoleCustomer, plivo.ParticipantUpdate{Hold: ptr(true)}, 202, 202},
+		{"coach off and mute the supervisor", plivotest.SampleMPCName, plivotest.RoleSupervisor,
+			plivo.ParticipantUpdate{Mute: ptr(true), CoachMode: ptr(false)}, 0, 200},
+		{"name with a space and non-ASCII", "mpc 1000 Östermalm", plivotest.RoleAgent, plivo.ParticipantUpdate{Mute: ptr(true), Hold: ptr(true)}, 0, 200},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c, srv, _ := newSimClient(t)
+			if tt.mpcName != plivotest.SampleMPCName {
+				srv.AddParticipant(tt.mpcName, tt.role)
+			}
+			if tt.status != 0 {
+				srv.SetUpdateStatus(tt.status)
+			}
+			mpc := byName(t, tt.mpcName)
+			member := memberWithRole(t, c, mpc, tt.role)
+
+			res, err := c.UpdateParticipant(simCtx(t), mpc, member, tt.update)
+			if err != nil {
+				t.Fatalf("UpdateParticipant: %v", err)
+			}
+			if res.Status != tt.wantStatus || res.APIID == "" {
+				t.Errorf("result status %d api_id %q", res.Status, res.APIID)
+			}
+			if got, want := len(res.Results), len(tt.update.Fields()); got != want {
+				t.Errorf("%d result strings, want %d: %v", got, want, res.Results)
+			}
+			for _, f := range tt.update.Fields() {
+				if !strings.Contains(res.Results[f], tt.mpcName) {
+					t.Errorf("result for %s = %q, want Plivo's string naming the MPC", f, res.Results[f])
+				}
+			}
+
+			// Read back through the API and compare with the simulator's state.
+			ps, err := c.ListParticipants(simCtx(t), mpc)
+			if err != nil {
+				t.Fatalf("ListParticipants: %v", err)
+			}
+			var found *plivo.Participant
+			for i := range ps {
+				if ps[i].MemberID == string(member) && ps[i].Live() {
+					found = &ps[i]
+				}
+			}
+			if found == nil {
+				t.Fatalf("member %s not in the list %+v", member, ps)
+			}
+			for _, f := range tt.update.Fields() {
+				want, _ := tt.update.Get(f)
+				var got *bool
+				switch f {
+				case plivo.FieldMute:
+					got = found.Mute
+				case plivo.FieldHold:
+					got = found.Hold
+				case plivo.FieldCoachMode:
+					got = found.CoachMode
+				}
+				if got == nil || *got != want {
+					t.Errorf("listed %s = %v, want %v", f, got, want)
+				}
+			}
+			state, ok := srv.Participant(tt.mpcName, string(member))
+			if !ok {
+				t.Fatal("simulator does not know the member")
+			}
+			if v, ok := tt.update.Get(plivo.FieldMute); ok && state.Mute != v {
+				t.Errorf("simulator mute = %v, want %v", state.Mute, v)
+			}
+			if v, ok := tt.update.Get(plivo.FieldHold); ok && state.Hold != v {
+				t.Errorf("simulator hold = %v, want %v", state.Hold, v)
+			}
+			if v, ok := tt.update.Get(plivo.FieldCoachMode); ok && state.CoachMode != v {
+				t.Errorf("simulator coach_mode = %v, want %v", state.CoachMode, v)
+			}
+			got, err := c.GetParticipant(simCtx(t), mpc, member)
+			if err != nil {
+				t.Fatalf("GetParticipant: %v", err)
+			}
+			if !reflect.DeepEqual(got, *found) {
+				t.Errorf("get = %+v\nlist = %+v", got, *found)
+			}
+			if c.Credentials() != plivo.CredentialsAccepted {
+				t.Errorf("credentials %v", c.Credentials())
+			}
+		})
+	}
+}
+
+func TestSimUpdateAllMembers(t *testing.T) {
+	c, srv, _ := newSimClient(t)
+	mpc := byName(t, plivotest.SampleMPCName)
+	if _, err := c.UpdateParticipant(simCtx(t), mpc, plivo.AllMembers, plivo.ParticipantUpdate{Mute: ptr(true)}); err != nil {
+		t.Fatalf("UpdateParticipant all: %v", err)
+	}
+	for _, p := range srv.Participants(plivotest.SampleMPCName) {
+		if p.Live && !p.Mute {
+			t.Errorf("member %s not muted", p.MemberID)
+		}
+	}
+}
+
+func TestSimNotFound(t *testing.T) {
+	c, srv, _ := newSimClient(t)
+	srv.AddParticipant("ending soon", plivotest.RoleAgent)
+	srv.EndMPC("ending soon")
+	left := srv.AddParticipant(plivotest.SampleMPCName, plivotest.RoleCustomer)
+	srv.RemoveParticipant(plivotest.SampleMPCName, left)
+	tests := []struct {
+		name    string
+		mpc     string
+		member  plivo.Member
+		wantMsg string
+	}{
+		{"unknown MPC", "no such mpc", "101", "no such mpc"},
+		{"ended MPC by name", "ending soon", "1", "ending soon"},
+		{"unknown member", plivotest.SampleMPCName, "999999", "999999"},
+		{"member who left", plivotest.SampleMPCName, plivo.Member(left), left},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			before := srv.RequestCount()
+			_, err := c.UpdateParticipant(simCtx(t), byName(t, tt.mpc), tt.member, plivo.ParticipantUpdate{Mute: ptr(true)})
+			e, ok := plivo.AsError(err)
+			if !ok || e.Kind != plivo.NotFound {
+				t.Fatalf("error %v, want NotFound", err)
+			}
+			if !strings.Contains(e.Message, tt.wantMsg) || e.Status != 404 || e.APIID == "" {
+				t.Errorf("error %+v, want a 404 message naming %q with an api_id", e, tt.wantMsg)
+			}
+			if n := srv.RequestCount() - before; n != 1 {
+				t.Errorf("%d requests, want exactly 1 (404 is not retried)", n)
+			}
+		})
+	}
+	t.Run("list of an unknown MPC", func(t *testing.T) {
+		_, err := c.ListParticipants(simCtx(t), byName(t, "no such mpc"))
+		if plivo.KindOf(err) != plivo.NotFound {
+			t.Errorf("error %v, want NotFound", err)
+		}
+	})
+	t.Run("get of an unknown member", func(t *testing.T) {
+		_, err := c.GetParticipant(simCtx(t), byName(t, plivotest.SampleMPCName), "999999")
+		if plivo.KindOf(err) != plivo.NotFound {
+			t.Errorf("error %v, want NotFound", err)
+		}
+	})
+	if len(srv.AppliedUpdates()) != 0 {
+		t.Errorf("%d updates applied, want none", len(srv.AppliedUpdates()))
+	}
+}
+
+func TestSimCoachOnAllRefusedLocally(t *testing.T) {
+	c, srv, _ := newSimClient(t)
+	_, err := c.UpdateParticipant(simCtx(t), byName(t, plivotest.SampleMPCName), plivo.AllMembers,
+		plivo.ParticipantUpdate{CoachMode: ptr(true)})
+	if plivo.KindOf(err) != plivo.Invalid {
+		t.Fatalf("error %v, want Invalid", err)
+	}
+	if n := srv.RequestCount(); n != 0 {
+		t.Errorf("%d requests reached the simulator, want 0", n)
+	}
+}
+
+func TestSimRetryAfter429(t *testing.T) {
+	c, srv, waits := newSimClient(t)
+	mpc := byName(t, plivotest.SampleMPCName)
+	member := memberWithRole(t, c, mpc, plivotest.RoleAgent)
+	srv.ResetLog()
+	srv.FailNext(1, plivotest.Fault{Status: 429, RetryAfter: "1"})
+
+	res, err := c.UpdateParticipant(simCtx(t), mpc, member, plivo.ParticipantUpdate{Mute: ptr(true)})
+	if err != nil {
+		t.Fatalf("UpdateParticipant: %v", err)
+	}
+	if res.Results[plivo.FieldMute] == "" {
+		t.Errorf("result %+v", res)
+	}
+	if got := waits(); !reflect.DeepEqual(got, []time.Duration{time.Second}) {
+		t.Errorf("waits = %v, want [1s] (Retry-After)", got)
+	}
+	if n := srv.RequestCount(); n != 2 {
+		t.Errorf("%d requests, want 2", n)
+	}
+	if n := len(srv.AppliedUpdates()); n != 1 {
+		t.Errorf("%d applied updates, want exactly 1", n)
+	}
+	if st, _ := srv.Participant(plivotest.SampleMPCName, string(member)); !st.Mute {
+		t.Error("member not muted")
+	}
+}
+
+func TestSimUnknownOutcomeRetriedSafely(t *testing.T) {
+	c, srv, _ := newSimClient(t)
+	mpc := byName(t, plivotest.SampleMPCName)
+	member := memberWithRole(t, c, mpc, plivotest.RoleAgent)
+	srv.FailNext(1, plivotest.Fault{Status: 503, Apply: true})
+	if _, err := c.UpdateParticipant(simCtx(t), mpc, member, plivo.ParticipantUpdate{Hold: ptr(true)}); err != nil {
+		t.Fatalf("UpdateParticipant: %v", err)
+	}
+	if n := len(srv.AppliedUpdates()); n != 2 {
+		t.Errorf("%d applied updates, want 2 (the idempotent set was applied twice)", n)
+	}
+	if st, _ := srv.Participant(plivotest.SampleMPCName, string(member)); !st.Hold {
+		t.Error("member not on hold")
+	}
+}
+
+func TestSimAccountLimit(t *testing.T) {
+	c, srv, _ := newSimClient(t, plivotest.WithAccountLimit(2, time.Minute))
+	mpc := byName(t, plivotest.SampleMPCName)
+	for i := range 2 {
+		if _, err := c.UpdateParticipant(simCtx(t), mpc, "101", plivo.ParticipantUpdate{Mute: ptr(i == 0)}); err != nil {
+			t.Fatalf("update %d: %v", i, err)
+		}
+	}
+	_, err := c.UpdateParticipant(simCtx(t), mpc, "101", plivo.ParticipantUpdate{Mute: ptr(true)})
+	e, ok := plivo.AsError(err)
+	if !ok || e.Kind != plivo.RateLimited || e.Status != 429 || e.RetryAfter <= 0 || e.Attempts < 2 {
+		t.Fatalf("error %+v, want RateLimited after retries with a RetryAfter", e)
+	}
+	if n := len(srv.AppliedUpdates()); n != 2 {
+		t.Errorf("%d applied updates, want 2", n)
+	}
+}
+
+func TestSimWrongCredentials(t *testing.T) {
+	srv := plivotest.NewServer(plivotest.WithSampleMPC())
+	t.Cleanup(srv.Close)
+	const wrong = "not-the-right-token-0123456789"
+	c, err := plivo.New(plivo.Config{AuthID: srv.AuthID, AuthToken: wrong, BaseURL: srv.URL})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = c.UpdateParticipant(simCtx(t), byName(t, plivotest.SampleMPCName), "101", plivo.ParticipantUpdate{Mute: ptr(true)})
+	if plivo.KindOf(err) != plivo.Unauthorized {
+		t.Fatalf("error %v, want Unauthorized", err)
+	}
+	if strings.Contains(err.Error(), wrong) {
+		t.Errorf("error contains the token: %v", err)
+	}
+	if c.Credentials() != plivo.CredentialsRejected {
+		t.Errorf("credentials %v, want rejected", c.Credentials())
+	}
+	if srv.RequestCount() != 1 {
+		t.Errorf("%d requests, want 1", srv.RequestCount())
+	}
+}
+
+func ptr[T any](v T) *T { return &v }
