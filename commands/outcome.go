@@ -40,6 +40,9 @@ type Outcome struct {
 	Err error
 	// Results holds one entry per Plivo call, in member order.
 	Results []MemberResult
+	// LiveMembers is the number of live participants counted for the
+	// confirmation check of an `all` change; 0 when not counted.
+	LiveMembers int
 	// Warnings are things the user should know even on success.
 	Warnings []string
 	Started  time.Time

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 	"time"
 
@@ -64,40 +65,63 @@ func (s *Service) Authorize(ctx context.Context, r Requester, cmd Command) (*Ref
 	return s.Policy.Authorize(ctx, r, cmd)
 }
 
-// Change authorizes and carries out c for r. It always returns an Outcome
-// describing exactly one visible result: refused, needs confirmation,
-// failed, partly failed or done. authErr reports a user-group lookup
-// failure met during authorization (for the log); access is never granted
-// because of one.
+// Change authorizes and carries out c for r: Check, then Apply if ready.
+// It always returns an Outcome describing exactly one visible result:
+// refused, needs confirmation, failed, partly failed or done. authErr
+// reports a user-group lookup failure met during authorization (for the
+// log); access is never granted because of one.
 func (s *Service) Change(ctx context.Context, r Requester, c Change, src Source) (o Outcome, authErr error) {
+	o, ready, authErr := s.Check(ctx, r, c, src)
+	if ready {
+		o = s.Apply(ctx, o)
+	}
+	return o, authErr
+}
+
+// Check decides whether c may run now. ready is false when the Outcome is
+// already final: refused, waiting for confirmation (an `all` change in a
+// call with more live members than ConfirmAllAbove, not yet confirmed), or
+// failed while counting the members. The bot posts its anchor message
+// between Check and Apply.
+func (s *Service) Check(ctx context.Context, r Requester, c Change, src Source) (o Outcome, ready bool, authErr error) {
 	o = Outcome{Requester: r, Change: c, Source: src, Started: s.now()}
 	defer func() { o.Duration = s.now().Sub(o.Started) }()
 
 	refusal, authErr := s.Authorize(ctx, r, c)
 	if refusal != nil {
 		o.Refusal = refusal
-		return o, authErr
+		return o, false, authErr
 	}
-	ctx, cancel := context.WithTimeout(ctx, s.timeout())
-	defer cancel()
-
 	if c.All() && !c.Confirmed {
+		ctx, cancel := context.WithTimeout(ctx, s.timeout())
+		defer cancel()
 		live, err := s.countLive(ctx, c.MPC)
 		if err != nil {
 			// Explain prefers Plivo's own error (not found, busy…) when there is one.
 			o.Err = fmt.Errorf("%w: %w", errCountFailed, err)
-			return o, authErr
+			return o, false, authErr
 		}
+		o.LiveMembers = live
 		if live > s.ConfirmAllAbove || s.ConfirmAllAbove == 0 {
 			o.Confirm = &Confirmation{LiveMembers: live, Threshold: s.ConfirmAllAbove}
-			return o, authErr
+			return o, false, authErr
 		}
 	}
-	if c.Coaching() {
-		o.Warnings = s.coachWarnings(ctx, c)
+	return o, true, authErr
+}
+
+// Apply carries out a change that Check found ready: one Plivo call per
+// member, all within the command's Timeout. It fills in the Results (and
+// warnings) of o.
+func (s *Service) Apply(ctx context.Context, o Outcome) Outcome {
+	ctx, cancel := context.WithTimeout(ctx, s.timeout())
+	defer cancel()
+	if o.Change.Coaching() {
+		o.Warnings = s.coachWarnings(ctx, o.Change)
 	}
-	o.Results = s.update(ctx, c)
-	return o, authErr
+	o.Results = s.update(ctx, o.Change)
+	o.Duration = s.now().Sub(o.Started)
+	return o
 }
 
 // countLive returns the number of live participants of the MPC.
@@ -133,7 +157,7 @@ func (s *Service) coachWarnings(ctx context.Context, c Change) []string {
 	var ws []string
 	for _, m := range c.Members {
 		if p, ok := live[string(m)]; ok && !p.IsSupervisor() {
-			ws = append(ws, fmt.Sprintf("member %s is a %s, not a supervisor: Plivo accepts coach mode for them but keeps it off.", m, p.Role))
+			ws = append(ws, fmt.Sprintf("member %s is not a supervisor (role: %s): Plivo accepts coach mode for them but keeps it off.", m, strings.ToLower(p.Role)))
 		}
 	}
 	return ws
@@ -192,19 +216,15 @@ type Roster struct {
 	Fetched time.Time
 }
 
-// Roster authorizes l for r and fetches the MPC's participants.
-func (s *Service) Roster(ctx context.Context, r Requester, l List) (Roster, *Refusal, error) {
-	refusal, authErr := s.Authorize(ctx, r, l)
-	if refusal != nil {
-		return Roster{}, refusal, authErr
-	}
+// Roster fetches the MPC's participants. Authorize the List first.
+func (s *Service) Roster(ctx context.Context, mpc plivo.MPC) (Roster, error) {
 	ctx, cancel := context.WithTimeout(ctx, s.timeout())
 	defer cancel()
-	ps, err := s.Plivo.ListParticipants(ctx, l.MPC)
+	ps, err := s.Plivo.ListParticipants(ctx, mpc)
 	if err != nil {
-		return Roster{}, nil, fmt.Errorf("list participants of %s: %w", l.MPC, err)
+		return Roster{}, fmt.Errorf("list participants of %s: %w", mpc, err)
 	}
-	ro := Roster{MPC: l.MPC, Fetched: s.now()}
+	ro := Roster{MPC: mpc, Fetched: s.now()}
 	for _, p := range ps {
 		if p.Live() {
 			ro.Live = append(ro.Live, p)
@@ -212,5 +232,5 @@ func (s *Service) Roster(ctx context.Context, r Requester, l List) (Roster, *Ref
 			ro.Exited = append(ro.Exited, p)
 		}
 	}
-	return ro, nil, authErr
+	return ro, nil
 }

@@ -28,7 +28,9 @@ const (
 	// Busy: the local rate limiter could not grant a token before the
 	// command's deadline; nothing was sent.
 	Busy
-	// Canceled: the caller's context ended (shutdown, deadline) mid-request.
+	// Canceled: the caller canceled the context (shutdown), or its deadline
+	// passed before anything was sent. A deadline that passes while Plivo
+	// has not answered is Unavailable.
 	Canceled
 	// Internal: a response mpcbot could not understand, or a bug.
 	Internal
