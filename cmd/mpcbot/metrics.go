@@ -71,7 +71,9 @@ func newMetrics(connected func() float64) *metrics {
 }
 
 // Ack implements bot.Metrics.
-func (m *metrics) Ack(kind string, d time.Duration) { m.ackSeconds.WithLabelValues(kind).Observe(d.Seconds()) }
+func (m *metrics) Ack(kind string, d time.Duration) {
+	m.ackSeconds.WithLabelValues(kind).Observe(d.Seconds())
+}
 
 // Command implements bot.Metrics.
 func (m *metrics) Command(source, action, status string) {
