@@ -1,0 +1,368 @@
+package bot
+
+import (
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/slack-go/slack"
+
+	"github.com/mpcbot/mpcbot/bot/slacktest"
+	"github.com/mpcbot/mpcbot/commands"
+	"github.com/mpcbot/mpcbot/plivo"
+)
+
+var update = flag.Bool("update", false, "rewrite golden files")
+
+var issued = time.Date(2026, 11, 27, 9, 30, 0, 0, time.UTC)
+
+func mustParse(t *testing.T, text string) commands.Command {
+	t.Helper()
+	c, err := commands.Parse(text)
+	if err != nil {
+		t.Fatalf("Parse(%q): %v", text, err)
+	}
+	return c
+}
+
+func change(t *testing.T, text string) commands.Change {
+	t.Helper()
+	return mustParse(t, text).(commands.Change)
+}
+
+var requester = commands.Requester{UserID: "U0SUPER", UserName: "sam", ChannelID: "C0MPC"}
+
+func okResult(c commands.Change, apiID string) []commands.MemberResult {
+	var rs []commands.MemberResult
+	for _, m := range c.Members {
+		r := commands.MemberResult{Member: m, APIID: apiID}
+		for _, a := range c.Actions {
+			text := map[plivo.Field]string{
+				plivo.FieldMute:      "MPC: test_mpc_1 mute/unmute member(s) succeeded",
+				plivo.FieldHold:      "MPC: test_mpc_1 hold/unhold member(s) succeeded",
+				plivo.FieldCoachMode: "MPC: test_mpc_1 coach_mode enable/disable succeeded",
+			}[a.Field]
+			r.Fields = append(r.Fields, commands.FieldResult{Action: a, OK: true, Text: text})
+		}
+		rs = append(rs, r)
+	}
+	return rs
+}
+
+func failResult(c commands.Change, m plivo.Member, err error) commands.MemberResult {
+	r := commands.MemberResult{Member: m, Err: err}
+	if pe, ok := plivo.AsError(err); ok {
+		r.APIID = pe.APIID
+	}
+	ex := commands.Explain(err, c)
+	for _, a := range c.Actions {
+		r.Fields = append(r.Fields, commands.FieldResult{Action: a, Text: "not applied — " + ex.Summary + ": " + ex.Detail})
+	}
+	return r
+}
+
+func outcome(c commands.Change, results ...commands.MemberResult) commands.Outcome {
+	return commands.Outcome{Requester: requester, Change: c, Source: commands.Typed, Results: results,
+		Started: issued, Duration: 420 * time.Millisecond}
+}
+
+func bptr(b bool) *bool     { return &b }
+func sptr(s string) *string { return &s }
+
+// roster builds a roster of live members (cycling roles) and exited entries.
+func roster(t *testing.T, live, exited int) commands.Roster {
+	mpc, _ := plivo.MPCByName("test_mpc_1")
+	ro := commands.Roster{MPC: mpc, Fetched: issued}
+	roles := []string{"customer", "agent", "supervisor"}
+	for i := range live {
+		ro.Live = append(ro.Live, plivo.Participant{MemberID: fmt.Sprint(101 + i), Role: roles[i%3],
+			Mute: bptr(i%2 == 1), Hold: bptr(i%4 == 3), CoachMode: bptr(roles[i%3] == "supervisor")})
+	}
+	for i := range exited {
+		ro.Exited = append(ro.Exited, plivo.Participant{MemberID: fmt.Sprint(1000 + i), Role: roles[i%3],
+			ExitTime: sptr("2026-11-27 08:00:00+00:00"), ExitCause: sptr("Participant Call Hangup")})
+	}
+	return ro
+}
+
+func TestRenderGolden(t *testing.T) {
+	notFound := &plivo.Error{Op: "update participant", Kind: plivo.NotFound, Status: 404, Message: "member 999 not found in MPC test_mpc_1", APIID: "a1b2c3d4-0000-4000-8000-000000000404"}
+	unavailable := &plivo.Error{Kind: plivo.Unavailable, Status: 503, Message: "Service Unavailable", Attempts: 4}
+	busy := &plivo.Error{Kind: plivo.Busy, RetryAfter: 2300 * time.Millisecond}
+
+	hold := change(t, "hold test_mpc_1 all")
+	muteHold := change(t, "mute,hold test_mpc_1 102")
+	multi := change(t, "mute test_mpc_1 101,999,103")
+	coach := change(t, "coach test_mpc_1 103")
+	holdAll := outcome(hold, okResult(hold, "03042285-45d9-11eb-9014-0242ac110003")...)
+	holdAll.LiveMembers = 3
+	confirmAll := commands.Outcome{Requester: requester, Change: change(t, "mute test_mpc_1 all"), Source: commands.Typed,
+		Confirm: &commands.Confirmation{LiveMembers: 8, Threshold: 5}}
+	staleRef := commands.Button{Command: hold, Issued: issued}.Stale(issued.Add(3*time.Hour), time.Hour)
+	policy, _ := commands.NewPolicy(commands.PolicyConfig{Agents: []string{"U0AGENT"}})
+	agentCoach, _ := policy.Authorize(t.Context(), commands.Requester{UserID: "U0AGENT", ChannelID: "C0MPC"}, coach)
+
+	tests := []struct {
+		name string
+		msg  Message
+	}{
+		{"help", RenderHelp()},
+		{"usage_error", RenderUsageError("`hlod` is not an action; actions are mute, unmute, hold, unhold, coach, uncoach. Did you mean `hold`?")},
+		{"refusal_agent_coach", RenderRefusal(agentCoach)},
+		{"refusal_stale_button", RenderRefusal(staleRef)},
+		{"anchor_hold_all", RenderAnchor(requester, hold, commands.Typed)},
+		{"result_hold_all", RenderResult(holdAll, issued, 5)},
+		{"result_hold_all_unknown_count", RenderResult(outcome(hold, okResult(hold, "03042285-45d9-11eb-9014-0242ac110003")...), issued, 5)},
+		{"result_mute_hold_member", RenderResult(outcome(muteHold, okResult(muteHold, "be5a333a-ee0f-11ea-b02e-0242ac110003")...), issued, 5)},
+		{"result_coach", RenderResult(outcome(coach, okResult(coach, "c0ac0000-0000-4000-8000-000000000001")...), issued, 5)},
+		{"result_not_found", RenderResult(outcome(change(t, "mute test_mpc_1 999"), failResult(change(t, "mute test_mpc_1 999"), "999", notFound)), issued, 5)},
+		{"result_partial", RenderResult(outcome(multi,
+			okResult(multi.WithMembers("101"), "11111111-0000-4000-8000-000000000101")[0],
+			failResult(multi, "999", notFound),
+			okResult(multi.WithMembers("103"), "11111111-0000-4000-8000-000000000103")[0]), issued, 5)},
+		{"result_unavailable", RenderResult(outcome(hold, failResult(hold, "all", unavailable)), issued, 5)},
+		{"result_busy", RenderResult(outcome(hold, failResult(hold, "all", busy)), issued, 5)},
+		{"confirm_mute_all", RenderConfirm(confirmAll, issued, "")},
+		{"roster_small", RenderRoster(roster(t, 3, 2), RosterView{List: commands.List{MPC: hold.MPC, Page: 1}, ViewerIsSupervisor: true}, issued)},
+		{"roster_agent_view", RenderRoster(roster(t, 3, 0), RosterView{List: commands.List{MPC: hold.MPC, Page: 1}}, issued)},
+		{"roster_with_note", RenderRoster(roster(t, 3, 0), RosterView{List: commands.List{MPC: hold.MPC, Page: 1, Here: true},
+			Note: append([]string{holdAll.Headline()}, holdAll.ResultLines()...)}, issued)},
+		{"roster_big_page1", RenderRoster(roster(t, 10, 150), RosterView{List: commands.List{MPC: hold.MPC, Page: 1}, ViewerIsSupervisor: true}, issued)},
+		{"roster_big_page6", RenderRoster(roster(t, 10, 150), RosterView{List: commands.List{MPC: hold.MPC, Page: 6}}, issued)},
+		{"roster_empty", RenderRoster(roster(t, 0, 0), RosterView{List: commands.List{MPC: hold.MPC, Page: 1}}, issued)},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := json.MarshalIndent(map[string]any{"text": tt.msg.Text, "blocks": tt.msg.Blocks}, "", "  ")
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := slacktest.ValidateBlocks(mustJSON(t, tt.msg.Blocks)); err != nil {
+				t.Fatalf("blocks break Block Kit's rules: %v", err)
+			}
+			golden(t, tt.name+".json", string(got)+"\n")
+		})
+	}
+}
+
+func mustJSON(t *testing.T, v any) []byte {
+	t.Helper()
+	b, err := json.Marshal(v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+func golden(t *testing.T, name, got string) {
+	t.Helper()
+	path := filepath.Join("testdata", "golden", name)
+	if *update {
+		if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(path, []byte(got), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	want, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatalf("read golden file (run go test ./bot -update to create it): %v", err)
+	}
+	if got != string(want) {
+		t.Fatalf("%s differs from the golden file (go test ./bot -run TestRenderGolden -update accepts it):\n%s", name, got)
+	}
+}
+
+// Every page of the largest possible roster (10 live, 150 exited entries)
+// stays within Block Kit's limits, and together the pages show every entry
+// exactly once: paged, never truncated.
+func TestRosterPagingCoversEverything(t *testing.T) {
+	for _, size := range []struct{ live, exited int }{{10, 150}, {10, 0}, {0, 26}, {12, 3}, {1, 1}} {
+		ro := roster(t, size.live, size.exited)
+		pages := rosterPages(size.live, size.exited)
+		seen := map[string]int{}
+		for page := 1; page <= pages; page++ {
+			m := RenderRoster(ro, RosterView{List: commands.List{MPC: ro.MPC, Page: page}, ViewerIsSupervisor: true}, issued)
+			if len(m.Blocks) > maxBlocks {
+				t.Fatalf("%+v page %d: %d blocks", size, page, len(m.Blocks))
+			}
+			raw := mustJSON(t, m.Blocks)
+			if err := slacktest.ValidateBlocks(raw); err != nil {
+				t.Fatalf("%+v page %d: %v", size, page, err)
+			}
+			for _, id := range regexp.MustCompile(`\b(1\d{2}|1\d{3})\b`).FindAllString(blockText(raw), -1) {
+				seen[id]++
+			}
+			if page < pages && !strings.Contains(string(raw), "Next ▶") {
+				t.Fatalf("%+v page %d of %d has no Next button", size, page, pages)
+			}
+		}
+		for _, p := range append(append([]plivo.Participant{}, ro.Live...), ro.Exited...) {
+			if seen[p.MemberID] == 0 {
+				t.Fatalf("%+v: member %s is on no page", size, p.MemberID)
+			}
+		}
+		// A page beyond the last shows the last page rather than nothing.
+		m := RenderRoster(ro, RosterView{List: commands.List{MPC: ro.MPC, Page: pages + 5}}, issued)
+		if len(m.Blocks) < 3 {
+			t.Fatalf("%+v: page past the end rendered %d blocks", size, len(m.Blocks))
+		}
+	}
+}
+
+// blockText returns the text shown in sections (not button values).
+func blockText(raw []byte) string {
+	var blocks []struct {
+		Type string `json:"type"`
+		Text *struct {
+			Text string `json:"text"`
+		} `json:"text"`
+	}
+	_ = json.Unmarshal(raw, &blocks)
+	var b strings.Builder
+	for _, bl := range blocks {
+		if bl.Type == "section" && bl.Text != nil {
+			b.WriteString(bl.Text.Text)
+			b.WriteByte('\n')
+		}
+	}
+	return b.String()
+}
+
+// User text echoed in any message is inert: an MPC named like a Slack
+// mention pings nobody, and & < > arrive entity-encoded.
+func TestRenderEscapesUserText(t *testing.T) {
+	for _, name := range []string{"x<!channel>", "a&b<@U024BE7LH>", "<!here|here>z", "q>r"} {
+		mpc, err := plivo.MPCByName(name)
+		if err != nil {
+			t.Fatalf("MPCByName(%q): %v", name, err)
+		}
+		c := commands.Change{Actions: []commands.Action{commands.Hold}, MPC: mpc, Members: []plivo.Member{plivo.AllMembers}}
+		o := outcome(c, okResult(c, "api")...)
+		ro := commands.Roster{MPC: mpc, Fetched: issued}
+		for _, m := range []Message{
+			RenderAnchor(requester, c, commands.Typed), RenderResult(o, issued, 5),
+			RenderConfirm(commands.Outcome{Requester: requester, Change: c, Confirm: &commands.Confirmation{LiveMembers: 9, Threshold: 5}}, issued, ""),
+			RenderRoster(ro, RosterView{List: commands.List{MPC: mpc, Page: 1}}, issued),
+			RenderUsageError("bad " + name), RenderNotice(name),
+		} {
+			shown := m.Text + "\n" + blockTextAll(t, m)
+			for _, mention := range regexp.MustCompile(`<[!@#][^>]*>`).FindAllString(shown, -1) {
+				if mention != "<@"+requester.UserID+">" {
+					t.Errorf("MPC %q: message contains live markup %q:\n%s", name, mention, shown)
+				}
+			}
+			if strings.Contains(shown, "&b") && !strings.Contains(shown, "&amp;b") {
+				t.Errorf("MPC %q: & not escaped:\n%s", name, shown)
+			}
+		}
+	}
+}
+
+// blockTextAll returns every text shown by a message's blocks (section,
+// context, header, buttons), without button values.
+func blockTextAll(t *testing.T, m Message) string {
+	t.Helper()
+	var blocks []map[string]any
+	if err := json.Unmarshal(mustJSON(t, m.Blocks), &blocks); err != nil {
+		t.Fatal(err)
+	}
+	var b strings.Builder
+	var walk func(v any, key string)
+	walk = func(v any, key string) {
+		switch x := v.(type) {
+		case map[string]any:
+			for k, vv := range x {
+				if k != "value" && k != "action_id" && k != "block_id" {
+					walk(vv, k)
+				}
+			}
+		case []any:
+			for _, vv := range x {
+				walk(vv, key)
+			}
+		case string:
+			if key == "text" {
+				b.WriteString(x)
+				b.WriteByte('\n')
+			}
+		}
+	}
+	for _, bl := range blocks {
+		walk(bl, "")
+	}
+	return b.String()
+}
+
+// Every button a message offers decodes as a valid command, so a click
+// always reaches the same validation as typed text.
+func TestButtonsDecode(t *testing.T) {
+	hold := change(t, "hold,mute test_mpc_1 all")
+	o := outcome(hold, okResult(hold, "api")...)
+	msgs := []Message{
+		RenderResult(o, issued, 5),
+		RenderConfirm(commands.Outcome{Requester: requester, Change: hold, Confirm: &commands.Confirmation{LiveMembers: 9, Threshold: 5}}, issued, "1700000000.000100"),
+		RenderRoster(roster(t, 10, 40), RosterView{List: commands.List{MPC: hold.MPC, Page: 1}, ViewerIsSupervisor: true}, issued),
+	}
+	for _, m := range msgs {
+		var blocks []map[string]any
+		_ = json.Unmarshal(mustJSON(t, m.Blocks), &blocks)
+		n := 0
+		for _, bl := range blocks {
+			els, _ := bl["elements"].([]any)
+			for _, e := range els {
+				el := e.(map[string]any)
+				if el["type"] != "button" {
+					continue
+				}
+				n++
+				id, _ := el["action_id"].(string)
+				value, _ := el["value"].(string)
+				prefix, _, _ := strings.Cut(id, ":")
+				if prefix == actionCancel {
+					continue
+				}
+				b, err := commands.DecodeButton(value)
+				if err != nil {
+					t.Fatalf("button %q value %q: %v", id, value, err)
+				}
+				if c, ok := b.Command.(commands.Change); ok && prefix == actionPanel {
+					if _, ok := panelView(id, c); !ok {
+						t.Fatalf("panel button %q does not carry its view", id)
+					}
+				}
+				if c, ok := b.Command.(commands.Change); ok && c.All() && !c.Confirmed && el["confirm"] == nil {
+					t.Fatalf("button %q changes all members without confirmation", id)
+				}
+			}
+		}
+		if n == 0 {
+			t.Fatalf("message has no buttons: %s", m.Text)
+		}
+	}
+}
+
+func TestNoThreadNote(t *testing.T) {
+	for _, code := range []string{"not_in_channel", "channel_not_found", "is_archived"} {
+		err := fmt.Errorf("post: %w", errSlack(code))
+		if !cannotPost(err) {
+			t.Errorf("%s: cannotPost = false", code)
+		}
+		if note := noThreadNote(err); !strings.Contains(note, code) || !strings.HasPrefix(note, "No thread") {
+			t.Errorf("%s: note %q", code, note)
+		}
+	}
+	if cannotPost(errors.New("boom")) {
+		t.Error("a network error counted as a channel refusal")
+	}
+}
+
+func errSlack(code string) error { return slack.SlackErrorResponse{Err: code} }
