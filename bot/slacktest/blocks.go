@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"slices"
+	"strings"
 	"unicode/utf8"
 )
 
@@ -50,6 +51,29 @@ type blockCheck struct {
 
 func (c *blockCheck) fail(ptr, format string, args ...any) {
 	c.msgs = append(c.msgs, fmt.Sprintf("[ERROR] %s [json-pointer:%s]", fmt.Sprintf(format, args...), ptr))
+}
+
+// BlocksError is a Block Kit rejection as Slack reports it.
+type BlocksError struct {
+	// Code is Slack's error: "invalid_blocks" or "invalid_blocks_format".
+	Code string
+	// Messages explain it like response_metadata.messages:
+	// "[ERROR] <what> [json-pointer:/blocks/0/text/text]".
+	Messages []string
+}
+
+func (e *BlocksError) Error() string {
+	return "slacktest: " + e.Code + ": " + strings.Join(e.Messages, "; ")
+}
+
+// ValidateBlocks checks a message's blocks JSON array against the Block Kit
+// rules the fake's chat methods and response_url enforce (listed in the package
+// documentation). It returns a *BlocksError when Slack would refuse them.
+func ValidateBlocks(blocks []byte) error {
+	if _, _, code, msgs := validateBlocks(string(blocks), 50); code != "" {
+		return &BlocksError{Code: code, Messages: msgs}
+	}
+	return nil
 }
 
 // validateBlocks checks a blocks JSON array for a message (at most maxBlocks).

@@ -641,3 +641,29 @@ func TestMentions(t *testing.T) {
 		})
 	}
 }
+
+func TestValidateBlocks(t *testing.T) {
+	tests := []struct {
+		name     string
+		blocks   string
+		wantCode string
+		wantMsg  string
+	}{
+		{"valid", `[` + sectionJSON("hi") + `,` + actionsJSON(buttonJSON("a", "Go", "v")) + `]`, "", ""},
+		{"empty array", `[]`, "", ""},
+		{"too long", `[` + sectionJSON(repeat("a", 3001)) + `]`, "invalid_blocks", "[json-pointer:/blocks/0/text/text]"},
+		{"not an array", `{"blocks":[]}`, "invalid_blocks_format", ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			err := ValidateBlocks([]byte(tt.blocks))
+			var be *BlocksError
+			switch {
+			case tt.wantCode == "" && err != nil:
+				t.Errorf("ValidateBlocks = %v, want nil", err)
+			case tt.wantCode != "" && (!errors.As(err, &be) || be.Code != tt.wantCode || !strings.Contains(err.Error(), tt.wantMsg)):
+				t.Errorf("ValidateBlocks = %v, want %s mentioning %q", err, tt.wantCode, tt.wantMsg)
+			}
+		})
+	}
+}
