@@ -200,18 +200,33 @@ func followUps(o commands.Outcome, issued time.Time, confirmAllAbove int) []slac
 		b.ActionID = fmt.Sprintf("%s:%d", b.ActionID, len(bs))
 		bs = append(bs, b)
 	}
-	if o.Status() == commands.StatusOK || o.Status() == commands.StatusPartial {
-		inv := c.Inverse()
+	// Undo only what was done; retry only what failed for a reason that
+	// may pass (rate limits, outages), never what Plivo refused.
+	var done, retry []plivo.Member
+	for _, r := range o.Results {
+		switch {
+		case r.Err == nil:
+			done = append(done, r.Member)
+		case retryable(r.Err):
+			retry = append(retry, r.Member)
+		}
+	}
+	if len(done) > 0 {
+		inv := c.Inverse().WithMembers(done...)
 		add(changeButton(actionRun, inv, titleOf(inv), issued, o.LiveMembers, confirmAllAbove).WithStyle(slack.StylePrimary))
 		if len(c.Actions) > 1 {
 			for _, a := range c.Actions {
-				single := commands.Change{Actions: []commands.Action{a.Inverse()}, MPC: c.MPC, Members: c.Members}
+				single := commands.Change{Actions: []commands.Action{a.Inverse()}, MPC: c.MPC, Members: done}
 				add(changeButton(actionRun, single, titleOf(single), issued, o.LiveMembers, confirmAllAbove))
 			}
 		}
 	}
-	if retryable(o) {
-		add(changeButton(actionRun, c, "Retry", issued, o.LiveMembers, confirmAllAbove))
+	if retryable(o.Err) {
+		retry = c.Members
+	}
+	if len(retry) > 0 {
+		again := c.WithMembers(retry...)
+		add(changeButton(actionRun, again, "Retry", issued, o.LiveMembers, confirmAllAbove))
 	}
 	add(button(actionList, "Show participants", commands.EncodeButton(commands.List{MPC: c.MPC, Page: 1}, issued)))
 	return bs
@@ -263,15 +278,10 @@ func changeButton(action string, c commands.Change, label string, issued time.Ti
 	return b
 }
 
-func retryable(o commands.Outcome) bool {
-	for _, r := range o.Results {
-		switch plivo.KindOf(r.Err) {
-		case plivo.RateLimited, plivo.Unavailable, plivo.Busy, plivo.Canceled:
-			return true
-		}
-	}
-	switch plivo.KindOf(o.Err) {
-	case plivo.RateLimited, plivo.Unavailable, plivo.Busy:
+// retryable reports whether a failure may pass if tried again.
+func retryable(err error) bool {
+	switch plivo.KindOf(err) {
+	case plivo.RateLimited, plivo.Unavailable, plivo.Busy, plivo.Canceled:
 		return true
 	}
 	return false

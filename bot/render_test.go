@@ -140,14 +140,18 @@ func TestRenderGolden(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			got, err := json.MarshalIndent(map[string]any{"text": tt.msg.Text, "blocks": tt.msg.Blocks}, "", "  ")
-			if err != nil {
+			var buf strings.Builder
+			enc := json.NewEncoder(&buf)
+			enc.SetEscapeHTML(false)
+			enc.SetIndent("", "  ")
+			if err := enc.Encode(map[string]any{"text": tt.msg.Text, "blocks": tt.msg.Blocks}); err != nil {
 				t.Fatal(err)
 			}
+			got := buf.String()
 			if err := slacktest.ValidateBlocks(mustJSON(t, tt.msg.Blocks)); err != nil {
 				t.Fatalf("blocks break Block Kit's rules: %v", err)
 			}
-			golden(t, tt.name+".json", string(got)+"\n")
+			golden(t, tt.name+".json", got)
 		})
 	}
 }
@@ -267,38 +271,39 @@ func TestRenderEscapesUserText(t *testing.T) {
 	}
 }
 
-// blockTextAll returns every text shown by a message's blocks (section,
-// context, header, buttons), without button values.
+// blockTextAll returns every mrkdwn text shown by a message's blocks
+// (section, context, confirm dialogs). plain_text objects (headers, button
+// labels) are shown literally by Slack and never parse markup.
 func blockTextAll(t *testing.T, m Message) string {
 	t.Helper()
-	var blocks []map[string]any
+	var blocks []any
 	if err := json.Unmarshal(mustJSON(t, m.Blocks), &blocks); err != nil {
 		t.Fatal(err)
 	}
 	var b strings.Builder
-	var walk func(v any, key string)
-	walk = func(v any, key string) {
+	var walk func(v any)
+	walk = func(v any) {
 		switch x := v.(type) {
 		case map[string]any:
+			if x["type"] == "mrkdwn" {
+				if s, ok := x["text"].(string); ok {
+					b.WriteString(s)
+					b.WriteByte('\n')
+				}
+				return
+			}
 			for k, vv := range x {
 				if k != "value" && k != "action_id" && k != "block_id" {
-					walk(vv, k)
+					walk(vv)
 				}
 			}
 		case []any:
 			for _, vv := range x {
-				walk(vv, key)
-			}
-		case string:
-			if key == "text" {
-				b.WriteString(x)
-				b.WriteByte('\n')
+				walk(vv)
 			}
 		}
 	}
-	for _, bl := range blocks {
-		walk(bl, "")
-	}
+	walk(blocks)
 	return b.String()
 }
 
