@@ -244,8 +244,9 @@ func (b *Bot) applyWithAnchor(ctx context.Context, j job, o commands.Outcome, do
 		err error
 	}
 	anchored := make(chan anchor, 1)
+	msg := RenderAnchor(j.requester, o.Change, j.source())
 	go func() {
-		ts, err := b.post(rctx, j.requester.ChannelID, "", RenderAnchor(j.requester, o.Change, j.source()))
+		ts, err := b.post(rctx, j.requester.ChannelID, "", msg)
 		anchored <- anchor{ts, err}
 	}()
 	o = b.svc.Apply(ctx, o)
