@@ -263,7 +263,7 @@ func changeButton(action string, c commands.Change, label string, issued time.Ti
 			who = fmt.Sprintf("all %d live participants", liveMembers)
 		}
 		confirm = slack.NewConfirmationBlockObject(plain("Change everyone?", 100),
-			mrkdwn(fmt.Sprintf("This will %s %s of %s.", strings.ToLower(actionsTitle(c)), who, escape(c.MPC.String()))),
+			mrkdwn(fmt.Sprintf("This will %s %s of %s.", strings.ToLower(actionsTitle(c)), who, escape(truncate(c.MPC.String(), 40)))),
 			plain("Yes, "+strings.ToLower(truncate(actionsTitle(c), 20)), 30), plain("Cancel", 30))
 	}
 	if c.Coaching() {

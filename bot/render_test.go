@@ -244,7 +244,7 @@ func blockText(raw []byte) string {
 // User text echoed in any message is inert: an MPC named like a Slack
 // mention pings nobody, and & < > arrive entity-encoded.
 func TestRenderEscapesUserText(t *testing.T) {
-	for _, name := range []string{"x<!channel>", "a&b<@U024BE7LH>", "<!here|here>z", "q>r"} {
+	for _, name := range []string{"x<!channel>", "a&b<@U024BE7LH>", "<!here|here>z", "q>r", strings.Repeat("&<", plivo.MaxNameLength/2)} {
 		mpc, err := plivo.MPCByName(name)
 		if err != nil {
 			t.Fatalf("MPCByName(%q): %v", name, err)
@@ -258,6 +258,9 @@ func TestRenderEscapesUserText(t *testing.T) {
 			RenderRoster(ro, RosterView{List: commands.List{MPC: mpc, Page: 1}}, issued),
 			RenderUsageError("bad " + name), RenderNotice(name),
 		} {
+			if err := slacktest.ValidateBlocks(mustJSON(t, m.Blocks)); err != nil {
+				t.Errorf("MPC %q: %v", name, err)
+			}
 			shown := m.Text + "\n" + blockTextAll(t, m)
 			for _, mention := range regexp.MustCompile(`<[!@#][^>]*>`).FindAllString(shown, -1) {
 				if mention != "<@"+requester.UserID+">" {
