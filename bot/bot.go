@@ -39,6 +39,7 @@ const (
 	DefaultReconnectBurst  = 3
 	DefaultAuditQueueSize  = 1000
 	envelopeMemory         = 15 * time.Minute
+	socketCloseWait        = 5 * time.Second // for slack-go to close the connection on shutdown
 )
 
 // Config configures a Bot.
@@ -105,8 +106,7 @@ type Bot struct {
 	envelopes *expiringSet
 	taps      *expiringSet
 	audit     *auditPoster
-
-	stopOnce sync.Once
+	guard     *connectGuard
 }
 
 // New validates cfg and builds a Bot; it does not connect until Run.
@@ -158,10 +158,8 @@ func New(cfg Config) (*Bot, error) {
 		envelopes: newExpiringSet(envelopeMemory),
 		taps:      newExpiringSet(cfg.DoubleTapWindow),
 	}
-	httpClient := &http.Client{
-		Timeout:   base.Timeout,
-		Transport: newConnectGuard(base.Transport, cfg.ReconnectRate, cfg.ReconnectBurst, cfg.Logger, cfg.Metrics),
-	}
+	b.guard = newConnectGuard(base.Transport, cfg.ReconnectRate, cfg.ReconnectBurst, cfg.Logger, cfg.Metrics)
+	httpClient := &http.Client{Timeout: base.Timeout, Transport: b.guard}
 	b.api = slack.New(cfg.BotToken,
 		slack.OptionAppLevelToken(cfg.AppToken),
 		slack.OptionAPIURL(cfg.APIURL),
@@ -203,7 +201,8 @@ func (b *Bot) GroupMembers(ctx context.Context, groupID string) ([]string, error
 
 // Run connects to Slack and serves commands until ctx ends or the
 // connection fails fatally (e.g. a revoked token). When ctx ends it stops
-// taking envelopes, lets in-flight commands finish for ShutdownGrace, then
+// taking envelopes, closes the Socket Mode connection (so Slack sends new
+// ones elsewhere), lets in-flight commands finish for ShutdownGrace, then
 // stops those still running (each still gets a visible reply) and returns
 // nil.
 func (b *Bot) Run(ctx context.Context) error {
@@ -227,8 +226,15 @@ loop:
 	for {
 		select {
 		case evt := <-b.smc.Events:
+			if ctx.Err() != nil {
+				// Shutting down: take no new envelope, even one that
+				// arrived together with the cancellation. Slack redelivers
+				// what is not acked.
+				break loop
+			}
 			b.handleEvent(evt)
 		case err := <-socketErr:
+			socketErr = nil // received: nothing more to wait for
 			if err != nil && !errors.Is(err, context.Canceled) {
 				runErr = fmt.Errorf("slack socket mode: %w", explainSocketError(err))
 			}
@@ -238,7 +244,17 @@ loop:
 		}
 	}
 	stopSocket()
+	if socketErr != nil {
+		// Wait for slack-go to close the connection, so that Slack sends
+		// new envelopes elsewhere (another replica, or the next start).
+		select {
+		case <-socketErr:
+		case <-time.After(socketCloseWait):
+			b.log.Warn("the Socket Mode connection did not close in time; going on", "waited", socketCloseWait)
+		}
+	}
 	b.connected.Store(false)
+	b.guard.close()
 	close(b.jobs) // only this goroutine sends on jobs
 
 	inflight := b.Pending()
@@ -276,7 +292,7 @@ func (b *Bot) handleEvent(evt socketmode.Event) {
 	switch evt.Type {
 	case socketmode.EventTypeConnecting:
 		if b.connected.Swap(false) {
-			b.log.Info("Socket Mode connection lost; reconnecting")
+			b.log.Log(context.Background(), b.connectionLogLevel(), "Socket Mode connection lost; reconnecting")
 		}
 		b.metrics.SocketEvent("connecting")
 	case socketmode.EventTypeConnectionError:
@@ -289,8 +305,9 @@ func (b *Bot) handleEvent(evt socketmode.Event) {
 		b.metrics.SocketEvent("connected")
 	case socketmode.EventTypeHello:
 		if !b.connected.Swap(true) {
-			b.log.Info("Socket Mode connected")
+			b.log.Log(context.Background(), b.connectionLogLevel(), "Socket Mode connected")
 		}
+		b.guard.linkUp()
 		b.metrics.SocketEvent("hello")
 	case socketmode.EventTypeInvalidAuth:
 		b.log.Error("Slack refused SLACK_APP_TOKEN (invalid_auth)")
@@ -312,6 +329,15 @@ func (b *Bot) handleEvent(evt socketmode.Event) {
 		}
 		b.log.Info("ignored Socket Mode event", "type", string(evt.Type))
 	}
+}
+
+// connectionLogLevel is the level of per-connection log lines: debug
+// during a reconnect storm, which the guard logs once, info otherwise.
+func (b *Bot) connectionLogLevel() slog.Level {
+	if b.guard.Flapping() {
+		return slog.LevelDebug
+	}
+	return slog.LevelInfo
 }
 
 func errString(v any) string {

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"math/rand/v2"
 	"net"
+	"strconv"
 	"time"
 
 	"github.com/slack-go/slack"
@@ -85,7 +86,7 @@ func slackErrorCode(err error) string {
 	}
 	var sc slack.StatusCodeError
 	if errors.As(err, &sc) {
-		return "http_" + sc.Status
+		return "http_" + strconv.Itoa(sc.Code)
 	}
 	if errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled) {
 		return "timeout"

@@ -28,10 +28,12 @@ func runExec(ctx context.Context, args []string, env map[string]string, stdout, 
 	}
 	cmd, err := commands.Parse(text)
 	if err != nil {
+		problem := "the command could not be understood"
 		var ue *commands.UsageError
 		if errors.As(err, &ue) {
-			fmt.Fprintf(stderr, "mpcbot exec: %s\n\n%s\n", ue.Problem, commands.Usage)
+			problem = ue.Problem
 		}
+		fmt.Fprintf(stderr, "mpcbot exec: %s\n\n%s\n", problem, commands.Usage)
 		return exitUsage
 	}
 	if _, ok := cmd.(commands.Help); ok {
