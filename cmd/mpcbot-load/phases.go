@@ -1,0 +1,439 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/mpcbot/mpcbot/bot/slacktest"
+	"github.com/mpcbot/mpcbot/plivo/plivotest"
+)
+
+// overloadedWord is in the ack payload of a command refused because the
+// bot's queue is full (bot.overloadedText).
+const overloadedWord = "overloaded"
+
+// sendStats describes how well the open-loop schedule was kept.
+type sendStats struct {
+	Sent      int
+	Elapsed   time.Duration
+	MaxBehind time.Duration // the latest a send started after its slot
+}
+
+// rate returns the achieved send rate per second.
+func (s sendStats) rate() float64 {
+	if s.Elapsed <= 0 {
+		return 0
+	}
+	return float64(s.Sent) / s.Elapsed.Seconds()
+}
+
+// userID returns the Slack user id of the i-th command's typist.
+func userID(i int) string {
+	return "U0L" + strings.ToUpper(strconv.FormatInt(int64(i), 36))
+}
+
+// changeText alternates mute and unmute of member.
+func changeText(member string) func(i int) string {
+	return func(i int) string {
+		if i%2 == 0 {
+			return "mute " + plivotest.SampleMPCName + " " + member
+		}
+		return "unmute " + plivotest.SampleMPCName + " " + member
+	}
+}
+
+// sendOpenLoop types n commands at rate per second on a fixed schedule:
+// command i is sent at start + i/rate whatever happened to the previous
+// ones (an open loop: replies never slow the sender). Sends happen from
+// one goroutine, so if a send itself takes longer than the interval the
+// schedule slips; sendStats says by how much.
+func sendOpenLoop(ctx context.Context, s *slacktest.Server, n int, rate float64, text func(i int) string) ([]sentCommand, sendStats) {
+	cmds := make([]sentCommand, 0, n)
+	var st sendStats
+	interval := time.Duration(float64(time.Second) / rate)
+	start := time.Now()
+	for i := range n {
+		if ctx.Err() != nil {
+			break
+		}
+		slot := start.Add(time.Duration(i) * interval)
+		if d := time.Until(slot); d > 0 {
+			time.Sleep(d)
+		} else {
+			st.MaxBehind = max(st.MaxBehind, -d)
+		}
+		c := sentCommand{UserID: userID(i), Text: text(i)}
+		c.EnvelopeID = s.SendSlashCommand(slacktest.SlashCommand{UserID: c.UserID, Text: c.Text})
+		c.Sent = time.Now()
+		cmds = append(cmds, c)
+	}
+	st.Sent = len(cmds)
+	st.Elapsed = time.Since(start)
+	return cmds, st
+}
+
+// ackStats is what the fake Slack saw of the acks of some commands.
+type ackStats struct {
+	Latency latencySummary
+	// Missing counts commands never acked; Late those acked after Slack's 3 s deadline.
+	Missing, Late int
+	// delivered is each envelope's first delivery time.
+	delivered map[string]time.Time
+}
+
+// collectAcks reads the first ack of every command from the fake.
+func collectAcks(s *slacktest.Server, cmds []sentCommand) ackStats {
+	records := map[string]slacktest.EnvelopeRecord{}
+	for _, r := range s.Envelopes() {
+		records[r.ID] = r
+	}
+	st := ackStats{delivered: map[string]time.Time{}}
+	var lat []time.Duration
+	for _, c := range cmds {
+		r := records[c.EnvelopeID]
+		if len(r.Deliveries) > 0 {
+			st.delivered[c.EnvelopeID] = r.Deliveries[0].At
+		}
+		if len(r.Acks) == 0 {
+			st.Missing++
+			continue
+		}
+		if r.Acks[0].Late {
+			st.Late++
+		}
+		lat = append(lat, r.Acks[0].Latency)
+	}
+	st.Latency = summarize(lat)
+	return st
+}
+
+// waitAcks waits until every command is acked or limit passes.
+func waitAcks(ctx context.Context, s *slacktest.Server, cmds []sentCommand, limit time.Duration) {
+	deadline := time.Now().Add(limit)
+	for time.Now().Before(deadline) && ctx.Err() == nil {
+		if collectAcks(s, cmds).Missing == 0 {
+			return
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// waitOutcomes waits until every command has a visible outcome (or limit
+// passes), then a little longer so that duplicates would show, and
+// returns the tally.
+func waitOutcomes(ctx context.Context, s *slacktest.Server, cmds []sentCommand, limit time.Duration) tally {
+	deadline := time.Now().Add(limit)
+	for time.Now().Before(deadline) && ctx.Err() == nil {
+		if tallyOutcomes(cmds, s.Messages()).counts(cmds).None == 0 {
+			break
+		}
+		time.Sleep(250 * time.Millisecond)
+	}
+	time.Sleep(time.Second)
+	return tallyOutcomes(cmds, s.Messages())
+}
+
+// usage is the CPU the bot, this process (the fakes and the driver) and
+// everything else on the machine used in a phase.
+type usage struct {
+	Wall, Bot, Driver, Others time.Duration
+}
+
+func (u usage) String() string {
+	cores := func(d time.Duration) float64 {
+		if u.Wall <= 0 {
+			return 0
+		}
+		return d.Seconds() / u.Wall.Seconds()
+	}
+	return fmt.Sprintf("bot %.2f, fakes %.2f, other processes %.2f", cores(u.Bot), cores(u.Driver), cores(max(u.Others, 0)))
+}
+
+// meter measures CPU use from its creation to stop.
+type meter struct {
+	pid                   int
+	start                 time.Time
+	bot0, driver0, total0 time.Duration
+}
+
+func newMeter(pid int) meter {
+	bot, _ := cpuTime(pid)
+	return meter{pid: pid, start: time.Now(), bot0: bot, driver0: selfCPU(), total0: systemBusy()}
+}
+
+func (m meter) stop() usage {
+	bot, _ := cpuTime(m.pid)
+	u := usage{Wall: time.Since(m.start), Bot: bot - m.bot0, Driver: selfCPU() - m.driver0}
+	u.Others = systemBusy() - m.total0 - u.Bot - u.Driver
+	return u
+}
+
+// settleIdle lets a freshly started bot settle, then reads its memory.
+func settleIdle(w *world, d time.Duration) memory {
+	time.Sleep(d)
+	m, _ := readMemory(w.pid())
+	return m
+}
+
+// ackResult is one row of the ack-latency table.
+type ackResult struct {
+	// Run numbers repetitions of the same kind and rate (1, 2, …).
+	Run       int
+	Kind      string
+	Rate      float64
+	Send      sendStats
+	Acks      ackStats
+	Outcomes  outcomeCounts
+	Idle, End memory
+	CPU       usage
+	LogLines  int
+	Err       error
+}
+
+// runAckPhase sends commands of one kind at a fixed rate and measures
+// their ack latency. The Plivo limiter and the simulator's account limit
+// are out of the way, so every change goes all the way through (anchor,
+// Plivo update, thread reply) and competes for the CPU with the acks.
+func runAckPhase(ctx context.Context, o *options, kind string, rate float64, run int) ackResult {
+	res := ackResult{Kind: kind, Rate: rate, Run: run}
+	w, err := startWorld(ctx, o, worldConfig{
+		name: fmt.Sprintf("ack-%s-%g-%d", kind, rate, run),
+		env:  map[string]string{"PLIVO_RATE": "100000", "PLIVO_BURST": "100000"},
+	})
+	if err != nil {
+		res.Err = err
+		return res
+	}
+	defer w.closeFakes()
+	res.Idle = settleIdle(w, o.settle)
+	text := func(int) string { return "help" }
+	if kind == "change" {
+		text = changeText(customer(w))
+	}
+	n := int(rate * o.ackDuration.Seconds())
+	m := newMeter(w.pid())
+	cmds, send := sendOpenLoop(ctx, w.slack, n, rate, text)
+	res.Send = send
+	waitAcks(ctx, w.slack, cmds, 10*time.Second)
+	res.CPU = m.stop()
+	t := waitOutcomes(ctx, w.slack, cmds, 2*time.Minute)
+	res.Acks = collectAcks(w.slack, cmds)
+	res.Outcomes = t.counts(cmds)
+	res.End, _ = readMemory(w.pid())
+	if err := w.stop(30 * time.Second); err != nil {
+		res.Err = err
+	}
+	res.LogLines = w.logLines()
+	return res
+}
+
+// customer returns the sample MPC's customer member id.
+func customer(w *world) string {
+	for _, p := range w.plivo.Participants(plivotest.SampleMPCName) {
+		if p.Role == plivotest.RoleCustomer {
+			return p.MemberID
+		}
+	}
+	return "101"
+}
+
+// e2eResult is the end-to-end latency over the fakes.
+type e2eResult struct {
+	Rate     float64
+	Send     sendStats
+	Acks     ackStats
+	E2E      latencySummary
+	Threaded int
+	Outcomes outcomeCounts
+	Err      error
+}
+
+// runE2EPhase sends changes below the Plivo limit and measures the time
+// from the envelope's delivery to the thread reply with the results.
+func runE2EPhase(ctx context.Context, o *options) e2eResult {
+	res := e2eResult{Rate: o.e2eRate}
+	w, err := startWorld(ctx, o, worldConfig{
+		name:         "e2e",
+		env:          plivoEnv(o),
+		accountLimit: accountLimitFor(o),
+	})
+	if err != nil {
+		res.Err = err
+		return res
+	}
+	defer w.closeFakes()
+	settleIdle(w, o.settle)
+	n := int(o.e2eRate * o.e2eDuration.Seconds())
+	cmds, send := sendOpenLoop(ctx, w.slack, n, o.e2eRate, changeText(customer(w)))
+	res.Send = send
+	t := waitOutcomes(ctx, w.slack, cmds, 2*time.Minute)
+	res.Acks = collectAcks(w.slack, cmds)
+	res.Outcomes = t.counts(cmds)
+	var lat []time.Duration
+	for _, c := range cmds {
+		os := t.Outcomes[c.EnvelopeID]
+		at, ok := res.Acks.delivered[c.EnvelopeID]
+		if len(os) == 0 || os[0].Kind != "thread" || !ok {
+			continue
+		}
+		res.Threaded++
+		lat = append(lat, os[0].At.Sub(at))
+	}
+	res.E2E = summarize(lat)
+	if err := w.stop(30 * time.Second); err != nil {
+		res.Err = err
+	}
+	return res
+}
+
+func plivoEnv(o *options) map[string]string {
+	return map[string]string{
+		"PLIVO_RATE":  strconv.FormatFloat(o.plivoRate, 'g', -1, 64),
+		"PLIVO_BURST": strconv.Itoa(o.plivoBurst),
+	}
+}
+
+// accountLimitFor keeps Plivo's real account budget (300 per 5 s) in the
+// simulator unless the configured limiter could exceed it, in which case
+// the budget is turned off (the point is then the bot's own limiter).
+func accountLimitFor(o *options) int {
+	if float64(o.plivoBurst)+o.plivoRate*plivotest.DefaultAccountWindow.Seconds() > plivotest.DefaultAccountLimit {
+		return 0
+	}
+	return plivotest.DefaultAccountLimit
+}
+
+// windowRow compares the busiest window of length T with the limiter's bound.
+type windowRow struct {
+	T     time.Duration
+	Max   int
+	Bound int
+}
+
+// floodResult is the Plivo request rate during a flood of changes.
+type floodResult struct {
+	CmdRate   float64
+	Send      sendStats
+	Requests  int
+	Status429 int
+	Applied   int
+	Span      time.Duration
+	Windows   []windowRow
+	Sustained float64
+	// First is the first request's arrival.
+	First time.Time
+	// From and Until bound the part of the flood Sustained is measured over.
+	From, Until time.Time
+	Outcomes    outcomeCounts
+	Busy        int
+	AccountCap  int
+	Err         error
+}
+
+// runFloodPhase sends changes far faster than the Plivo limit and checks,
+// from the simulator's request log, that the limiter kept every window
+// within burst + rate × T and ran at its configured rate.
+func runFloodPhase(ctx context.Context, o *options) floodResult {
+	res := floodResult{CmdRate: o.floodRate, AccountCap: accountLimitFor(o)}
+	w, err := startWorld(ctx, o, worldConfig{name: "flood", env: plivoEnv(o), accountLimit: res.AccountCap})
+	if err != nil {
+		res.Err = err
+		return res
+	}
+	defer w.closeFakes()
+	settleIdle(w, o.settle)
+	n := int(o.floodRate * o.floodDuration.Seconds())
+	cmds, send := sendOpenLoop(ctx, w.slack, n, o.floodRate, changeText(customer(w)))
+	res.Send = send
+	sendEnd := time.Now()
+	t := waitOutcomes(ctx, w.slack, cmds, 3*time.Minute)
+	res.Outcomes = t.counts(cmds)
+	res.Busy = t.countText(cmds, "busy")
+	reqs := w.plivo.Requests()
+	times := make([]time.Time, 0, len(reqs))
+	for _, r := range reqs {
+		times = append(times, r.Time)
+		if r.Status == 429 {
+			res.Status429++
+		}
+		if r.Applied {
+			res.Applied++
+		}
+	}
+	sortTimes(times)
+	res.Requests = len(times)
+	if len(times) > 0 {
+		res.Span = times[len(times)-1].Sub(times[0])
+	}
+	for _, T := range o.windows {
+		res.Windows = append(res.Windows, windowRow{T: T, Max: maxInWindow(times, T), Bound: windowBound(o.plivoBurst, o.plivoRate, T)})
+	}
+	// Skip the initial burst and the refill that happens while it is
+	// being spent; stop when the commands stop arriving (the limiter is
+	// certainly saturated until then).
+	if len(times) > 0 {
+		res.First = times[0]
+		res.From = times[0].Add(max(time.Second, 2*time.Duration(float64(o.plivoBurst)/o.plivoRate*float64(time.Second))))
+		res.Until = sendEnd
+		res.Sustained = sustainedRate(times, res.From, res.Until)
+	}
+	if err := w.stop(30 * time.Second); err != nil {
+		res.Err = err
+	}
+	return res
+}
+
+// queueResult is the bounded queue filled to the brim, and beyond.
+type queueResult struct {
+	QueueSize, Extra int
+	Send             sendStats
+	Unacked          int
+	Overloaded       int
+	Gauge            float64
+	GaugeOK          bool
+	Idle, Full       memory
+	Outcomes         outcomeCounts
+	ShutdownTook     time.Duration
+	Restarting       int
+	Err              error
+}
+
+// runQueuePhase makes Plivo hang so that accepted commands pile up in the
+// bot's bounded queue, sends queue size + extra commands, reads the bot's
+// RSS with the queue full, checks the extra ones were refused visibly,
+// then stops the bot (SIGTERM) and checks every command got one outcome.
+func runQueuePhase(ctx context.Context, o *options) queueResult {
+	res := queueResult{QueueSize: o.queueSize, Extra: o.queueExtra}
+	w, err := startWorld(ctx, o, worldConfig{name: "queue", env: map[string]string{
+		"PLIVO_RATE": "100000", "PLIVO_BURST": "100000",
+		"PLIVO_TIMEOUT": "1h", "MPC_COMMAND_TIMEOUT": "1h",
+		"MPC_QUEUE_SIZE": strconv.Itoa(o.queueSize), "SHUTDOWN_GRACE": "1s",
+	}})
+	if err != nil {
+		res.Err = err
+		return res
+	}
+	defer w.closeFakes()
+	res.Idle = settleIdle(w, o.settle)
+	w.plivo.SetDelay(time.Hour)
+	n := o.queueSize + o.queueExtra
+	cmds, send := sendOpenLoop(ctx, w.slack, n, o.queueSendRate, changeText(customer(w)))
+	res.Send = send
+	waitAcks(ctx, w.slack, cmds, 30*time.Second)
+	res.Unacked = collectAcks(w.slack, cmds).Missing
+	res.Overloaded = tallyOutcomes(cmds, w.slack.Messages()).countText(cmds, overloadedWord)
+	res.Gauge, res.GaugeOK = w.metric(ctx, "mpcbot_command_queue")
+	res.Full = settleIdle(w, o.settle)
+	start := time.Now()
+	if err := w.stop(2 * time.Minute); err != nil {
+		res.Err = err
+	}
+	res.ShutdownTook = time.Since(start)
+	t := waitOutcomes(ctx, w.slack, cmds, time.Minute)
+	res.Outcomes = t.counts(cmds)
+	res.Restarting = t.countText(cmds, "restarting")
+	return res
+}
