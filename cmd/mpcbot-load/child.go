@@ -118,7 +118,9 @@ func startWorld(ctx context.Context, o *options, wc worldConfig) (*world, error)
 	}()
 	if err := w.waitReady(ctx, 20*time.Second); err != nil {
 		_ = w.stop(10 * time.Second)
-		return nil, fmt.Errorf("%w\nlast lines of the bot's log:\n%s", err, w.logTail(20))
+		tail := w.logTail(20)
+		w.closeFakes()
+		return nil, fmt.Errorf("%w\nlast lines of the bot's log:\n%s", err, tail)
 	}
 	return w, nil
 }

@@ -116,6 +116,8 @@ func (r *report) markdown() string {
 				ms(a.Acks.Latency.P50), ms(a.Acks.Latency.P99), ms(a.Acks.Latency.Max),
 				a.Acks.Late, a.Acks.Missing, outcomeCell(a.Outcomes), a.CPU, target)
 		}
+		p("")
+		p("Max slip is how late the sender's worst send was against its schedule; the sender does nothing else, so it measures how long this machine kept a runnable thread waiting. CPU is averaged over the sending: the bot, this process (the fakes), and every other process on the machine.")
 		for _, a := range r.acks {
 			if a.Err != nil {
 				p("\n- %s at %g/s, run %d: %s", a.Kind, a.Rate, a.Run, oneLine(a.Err))
