@@ -8,7 +8,9 @@ import (
 	"math/rand/v2"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -135,6 +137,14 @@ type Client struct {
 	observer          Observer
 	log               *slog.Logger
 	credentials       atomic.Int32
+	everAccepted      atomic.Bool
+	// confirmBeforeResend reads the state back before resending an update
+	// whose answer was lost (see confirmApplied). Always on; retry-mechanics
+	// unit tests turn it off to count requests simply.
+	confirmBeforeResend bool
+	// sent remembers recent updates, so that reading the state back can
+	// tell "not applied" from "changed again since by another update".
+	sent sentLog
 
 	// Seams for tests: the clock used for the limiter and deadlines, the
 	// sleep between retries and while waiting for a token, and the jitter.
@@ -229,6 +239,8 @@ func New(cfg Config) (*Client, error) {
 		now:         time.Now,
 		sleep:       sleepContext,
 		jitter:      fullJitter,
+
+		confirmBeforeResend: true,
 	}, nil
 }
 
@@ -261,6 +273,10 @@ func (c *Client) Credentials() CredentialState {
 	return CredentialState(c.credentials.Load())
 }
 
+// CredentialsAcceptedOnce reports whether Plivo ever accepted the
+// credentials (a 2xx answer) since the client was made.
+func (c *Client) CredentialsAcceptedOnce() bool { return c.everAccepted.Load() }
+
 // UpdateParticipant sets mute, hold and/or coach_mode of member (a member id
 // or AllMembers) in mpc. Only the fields set in u are sent. The update is
 // validated first (at least one field; no coach_mode for all members) and
@@ -287,7 +303,27 @@ func (c *Client) UpdateParticipant(ctx context.Context, mpc MPC, member Member, 
 	}
 	ctx, cancel := c.bound(ctx)
 	defer cancel()
+	// An update whose answer was lost may have been applied. Before sending
+	// it again, read the state back: if it already is what was asked for,
+	// Plivo does not get the same update twice.
+	var confirmed UpdateResult
+	if c.confirmBeforeResend {
+		self := c.sent.add(mpc, member, u.Fields(), c.now())
+		op.settled = func(ctx context.Context) settledState {
+			res, state := c.confirmApplied(ctx, mpc, member, u, self)
+			confirmed = res
+			if state == stateNotApplied {
+				c.sent.touch(self, c.now()) // it is sent again now
+			}
+			return state
+		}
+	}
 	resp, err := c.do(ctx, op, http.MethodPost, c.participantPath(mpc, member), "", body)
+	if errors.Is(err, errSettled) {
+		c.log.LogAttrs(ctx, slog.LevelInfo, "plivo: update confirmed by reading the state back; not sent again",
+			slog.String("mpc", mpc.String()), slog.String("member", string(member)))
+		return confirmed, nil
+	}
 	if err != nil {
 		return UpdateResult{}, err
 	}
@@ -300,10 +336,159 @@ func (c *Client) UpdateParticipant(ctx context.Context, mpc MPC, member Member, 
 	return result, nil
 }
 
+// errSettled stops do's retries: the request's effect was confirmed.
+var errSettled = errors.New("plivo: request settled by reading the state back")
+
+// settledState is what reading the state back after a lost answer showed.
+type settledState int
+
+const (
+	stateUnknown    settledState = iota // the read failed
+	stateApplied                        // the state is what the update asks for
+	stateNotApplied                     // it is not: send the update again
+)
+
+// confirmApplied reads member's state (or every live member's, for all)
+// and reports whether it already is what u asks for. A field that another
+// update sent by this client after self may have changed again is not
+// compared (that update is the latest word on it). Plivo keeps coach_mode
+// false for non-supervisors, so coach_mode is only compared for
+// supervisors. The read is a single attempt through the rate limiter.
+func (c *Client) confirmApplied(ctx context.Context, mpc MPC, member Member, u ParticipantUpdate, self *sentEntry) (UpdateResult, settledState) {
+	var ps []Participant
+	if member.IsAll() {
+		all, err := c.listParticipants(ctx, mpc, true)
+		if err != nil {
+			return UpdateResult{}, stateUnknown
+		}
+		for _, p := range all {
+			if p.Live() {
+				ps = append(ps, p)
+			}
+		}
+	} else {
+		p, err := c.getParticipant(ctx, mpc, member, true)
+		if err != nil {
+			return UpdateResult{}, stateUnknown
+		}
+		if !p.Live() {
+			// Resending gets Plivo's own answer (the member has left).
+			return UpdateResult{}, stateNotApplied
+		}
+		ps = []Participant{p}
+	}
+	superseded := false
+	for _, p := range ps {
+		for _, f := range u.Fields() {
+			if c.sent.changedSince(self, Member(p.MemberID), f) {
+				superseded = true
+				continue
+			}
+			want, _ := u.Get(f)
+			var have *bool
+			switch f {
+			case FieldMute:
+				have = p.Mute
+			case FieldHold:
+				have = p.Hold
+			case FieldCoachMode:
+				if !p.IsSupervisor() {
+					continue
+				}
+				have = p.CoachMode
+			}
+			if have == nil || *have != want {
+				return UpdateResult{}, stateNotApplied
+			}
+		}
+	}
+	res := UpdateResult{Status: http.StatusOK, Confirmed: true, Results: map[Field]string{}}
+	for _, f := range u.Fields() {
+		want, _ := u.Get(f)
+		state := "off"
+		if want {
+			state = "on"
+		}
+		text := fmt.Sprintf("Plivo's answer was lost; reading the state back shows %s is %s, so the update was not sent again", f, state)
+		if superseded {
+			text = fmt.Sprintf("Plivo's answer was lost; reading the state back shows the change took effect (%s %s) or was followed by a newer change, so it was not sent again", f, state)
+		}
+		res.Results[f] = text
+	}
+	return res, stateApplied
+}
+
+// sentLog records the updates sent recently, by MPC, member and fields.
+type sentLog struct {
+	mu      sync.Mutex
+	entries map[*sentEntry]struct{}
+	pruned  time.Time
+}
+
+type sentEntry struct {
+	mpc    string // PathSegment
+	member Member
+	fields []Field
+	at     time.Time // the latest send; guarded by sentLog.mu
+}
+
+// sentMemory is how long updates are remembered: longer than any call
+// (and so any read back) lasts.
+const sentMemory = 2 * time.Minute
+
+func (l *sentLog) add(mpc MPC, member Member, fields []Field, at time.Time) *sentEntry {
+	e := &sentEntry{mpc: mpc.PathSegment(), member: member, fields: fields, at: at}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.entries == nil {
+		l.entries = map[*sentEntry]struct{}{}
+	}
+	if at.Sub(l.pruned) > time.Second {
+		for old := range l.entries {
+			if at.Sub(old.at) > sentMemory {
+				delete(l.entries, old)
+			}
+		}
+		l.pruned = at
+	}
+	l.entries[e] = struct{}{}
+	return e
+}
+
+// touch records that e is sent again at t.
+func (l *sentLog) touch(e *sentEntry, t time.Time) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	e.at = t
+}
+
+// changedSince reports whether another update for self's MPC that touches
+// field f of member (directly or through all) was started after self.
+func (l *sentLog) changedSince(self *sentEntry, member Member, f Field) bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	for e := range l.entries {
+		if e == self || e.mpc != self.mpc || e.at.Before(self.at) {
+			continue
+		}
+		if e.member != member && !e.member.IsAll() {
+			continue
+		}
+		if slices.Contains(e.fields, f) {
+			return true
+		}
+	}
+	return false
+}
+
 // GetParticipant returns one participant of mpc by member id (not
 // AllMembers). An exited participant is returned with Live() false.
 func (c *Client) GetParticipant(ctx context.Context, mpc MPC, member Member) (Participant, error) {
-	op := operation{name: "get_participant", mpc: mpc, member: member}
+	return c.getParticipant(ctx, mpc, member, false)
+}
+
+func (c *Client) getParticipant(ctx context.Context, mpc MPC, member Member, once bool) (Participant, error) {
+	op := operation{name: "get_participant", mpc: mpc, member: member, once: once}
 	member, err := c.checkTarget(&op, mpc, member, false)
 	if err != nil {
 		return Participant{}, err
@@ -327,7 +512,11 @@ func (c *Client) GetParticipant(ctx context.Context, mpc MPC, member Member) (Pa
 // MaxParticipantPages pages. Every page is a separate request through the
 // rate limiter; the context's deadline bounds them all.
 func (c *Client) ListParticipants(ctx context.Context, mpc MPC) ([]Participant, error) {
-	op := operation{name: "list_participants", mpc: mpc}
+	return c.listParticipants(ctx, mpc, false)
+}
+
+func (c *Client) listParticipants(ctx context.Context, mpc MPC, once bool) ([]Participant, error) {
+	op := operation{name: "list_participants", mpc: mpc, once: once}
 	if mpc.IsZero() {
 		return nil, &Error{Op: op.String(), Kind: Invalid, Message: "no MPC given"}
 	}
@@ -410,6 +599,12 @@ type operation struct {
 	name   string // metrics label, e.g. "update_participant"
 	mpc    MPC
 	member Member
+	// settled, if set, is asked before resending after a failure whose
+	// outcome is unknown (5xx, network error, timeout: Plivo may have
+	// applied the request); see do.
+	settled func(ctx context.Context) settledState
+	// once sends a single attempt, no retries (reads that only confirm).
+	once bool
 }
 
 // String returns e.g. "update participant test_mpc_1/all".

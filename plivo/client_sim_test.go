@@ -262,19 +262,73 @@ func TestSimRetryAfter429(t *testing.T) {
 	}
 }
 
-func TestSimUnknownOutcomeRetriedSafely(t *testing.T) {
-	c, srv, _ := newSimClient(t)
-	mpc := byName(t, plivotest.SampleMPCName)
-	member := memberWithRole(t, c, mpc, plivotest.RoleAgent)
-	srv.FailNext(1, plivotest.Fault{Status: 503, Apply: true})
-	if _, err := c.UpdateParticipant(simCtx(t), mpc, member, plivo.ParticipantUpdate{Hold: ptr(true)}); err != nil {
-		t.Fatalf("UpdateParticipant: %v", err)
+// An update whose answer is lost (5xx, timeout) may have been applied:
+// the client reads the state back before resending, so Plivo never gets
+// the same update twice — and resends when it was not applied.
+func TestSimConfirmBeforeResend(t *testing.T) {
+	tests := []struct {
+		name          string
+		member        string // role, or "all"
+		update        plivo.ParticipantUpdate
+		fault         plivotest.Fault
+		thenFault     *plivotest.Fault // the next request after it (the read back)
+		wantPosts     int
+		wantApplied   int
+		wantConfirmed bool
+	}{
+		{"503 after applying: confirmed, not resent", plivotest.RoleAgent, plivo.ParticipantUpdate{Hold: ptr(true)},
+			plivotest.Fault{Status: 503, Apply: true}, nil, 1, 1, true},
+		{"dropped after applying: confirmed, not resent", plivotest.RoleCustomer, plivo.ParticipantUpdate{Mute: ptr(true), Hold: ptr(true)},
+			plivotest.Fault{Drop: true, Apply: true}, nil, 1, 1, true},
+		{"all, 500 after applying: confirmed", "all", plivo.ParticipantUpdate{Mute: ptr(true)},
+			plivotest.Fault{Status: 500, Apply: true}, nil, 1, 1, true},
+		{"coach on an agent, 502 after applying: confirmed", plivotest.RoleAgent, plivo.ParticipantUpdate{CoachMode: ptr(true)},
+			plivotest.Fault{Status: 502, Apply: true}, nil, 1, 1, true},
+		{"the read back fails too: read again, never resent blind", plivotest.RoleAgent, plivo.ParticipantUpdate{Hold: ptr(true)},
+			plivotest.Fault{Status: 503, Apply: true}, &plivotest.Fault{Status: 503}, 1, 1, true},
+		{"503 before applying: read back, resent once", plivotest.RoleAgent, plivo.ParticipantUpdate{Hold: ptr(true)},
+			plivotest.Fault{Status: 503}, nil, 2, 1, false},
+		{"429: not applied, retried without reading back", plivotest.RoleAgent, plivo.ParticipantUpdate{Mute: ptr(true)},
+			plivotest.Fault{Status: 429}, nil, 2, 1, false},
 	}
-	if n := len(srv.AppliedUpdates()); n != 2 {
-		t.Errorf("%d applied updates, want 2 (the idempotent set was applied twice)", n)
-	}
-	if st, _ := srv.Participant(plivotest.SampleMPCName, string(member)); !st.Hold {
-		t.Error("member not on hold")
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c, srv, _ := newSimClient(t)
+			mpc := byName(t, plivotest.SampleMPCName)
+			member := plivo.AllMembers
+			if tt.member != "all" {
+				member = memberWithRole(t, c, mpc, tt.member)
+			}
+			srv.ResetLog()
+			srv.FailNext(1, tt.fault)
+			if tt.thenFault != nil {
+				srv.FailNext(1, *tt.thenFault)
+			}
+			res, err := c.UpdateParticipant(simCtx(t), mpc, member, tt.update)
+			if err != nil {
+				t.Fatalf("UpdateParticipant: %v", err)
+			}
+			if n := len(srv.AppliedUpdates()); n != tt.wantApplied {
+				t.Errorf("%d applied updates, want %d", n, tt.wantApplied)
+			}
+			posts := 0
+			for _, r := range srv.Requests() {
+				if r.Op == plivotest.OpUpdateParticipant {
+					posts++
+				}
+			}
+			if posts != tt.wantPosts {
+				t.Errorf("%d update requests, want %d", posts, tt.wantPosts)
+			}
+			if res.Confirmed != tt.wantConfirmed {
+				t.Errorf("Confirmed = %v, want %v (%+v)", res.Confirmed, tt.wantConfirmed, res)
+			}
+			for _, f := range tt.update.Fields() {
+				if res.Results[f] == "" {
+					t.Errorf("no result for %s: %+v", f, res)
+				}
+			}
+		})
 	}
 }
 

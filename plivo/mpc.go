@@ -230,6 +230,10 @@ type UpdateResult struct {
 	APIID   string
 	Status  int
 	Results map[Field]string
+	// Confirmed is set when Plivo's answer was lost (5xx, timeout) and the
+	// new state was confirmed by reading it back instead of resending the
+	// update; Results then hold mpcbot's explanation, not Plivo's strings.
+	Confirmed bool
 }
 
 // Participant is one entry of an MPC's participant list: one per join, so a

@@ -27,6 +27,13 @@ type response struct {
 // deadline (ctx always has one, see bound); other failures are returned at
 // once. Retry-After is honoured on 429 and 503. It returns a 2xx response
 // or an *Error.
+//
+// When op.settled is set, a failure whose outcome is unknown (5xx, network
+// error, timeout: Plivo may have applied it) is not resent blindly: after
+// the backoff, op.settled reads the state back. Applied: do returns
+// errSettled. Not applied: the request is sent again. Unreadable: do backs
+// off and looks again, so that a flaky read never turns into a second
+// update.
 func (c *Client) do(ctx context.Context, op operation, method, escapedPath, query string, body []byte) (*response, error) {
 	target, err := c.requestURL(escapedPath, query)
 	if err != nil {
@@ -34,20 +41,42 @@ func (c *Client) do(ctx context.Context, op operation, method, escapedPath, quer
 	}
 	deadline, _ := ctx.Deadline()
 	var last *Error // the previous attempt's failure, if any
-	for attempt := 1; ; attempt++ {
+	sent := 0       // requests sent
+	for round := 1; ; round++ {
+		if last != nil && last.Kind == Unavailable && op.settled != nil {
+			switch op.settled(ctx) {
+			case stateApplied:
+				return nil, errSettled
+			case stateUnknown:
+				wait := c.backoff(round)
+				if !c.now().Add(wait).Before(deadline) {
+					e := *last
+					e.Message += "; reading the state back to check failed too"
+					return nil, &e
+				}
+				c.log.LogAttrs(ctx, slog.LevelWarn, "plivo: could not read the state back; not resending blind",
+					slog.String("op", op.name), slog.String("mpc", op.mpc.String()), slog.String("member", string(op.member)),
+					slog.Duration("wait", wait))
+				if err := c.sleep(ctx, wait); err != nil {
+					return nil, c.contextError(ctx, op, last, sent)
+				}
+				continue
+			}
+		}
 		if e := c.takeToken(ctx, op, deadline, last); e != nil {
-			e.Attempts = attempt - 1
+			e.Attempts = sent
 			return nil, e
 		}
-		status, respBody, header, e := c.attempt(ctx, op, method, target, body, attempt)
+		sent++
+		status, respBody, header, e := c.attempt(ctx, op, method, target, body, sent)
 		if e == nil {
-			return &response{status: status, body: respBody, attempts: attempt}, nil
+			return &response{status: status, body: respBody, attempts: sent}, nil
 		}
-		e.Attempts = attempt
-		if !retryable(e) {
+		e.Attempts = sent
+		if !retryable(e) || op.once {
 			return nil, e
 		}
-		wait := c.backoff(attempt)
+		wait := c.backoff(sent)
 		// Retry-After is honoured on 429 and, as HTTP defines it there too,
 		// on 503.
 		if e.Kind == RateLimited || e.Status == http.StatusServiceUnavailable {
@@ -63,10 +92,10 @@ func (c *Client) do(ctx context.Context, op operation, method, escapedPath, quer
 		}
 		c.log.LogAttrs(ctx, slog.LevelWarn, "plivo: retrying",
 			slog.String("op", op.name), slog.String("mpc", op.mpc.String()), slog.String("member", string(op.member)),
-			slog.Int("status", e.Status), slog.Int("attempt", attempt), slog.Duration("wait", wait),
+			slog.Int("status", e.Status), slog.Int("attempt", sent), slog.Duration("wait", wait),
 			slog.String("kind", e.Kind.String()), slog.String("error", e.Error()))
 		if err := c.sleep(ctx, wait); err != nil {
-			return nil, c.contextError(ctx, op, e, attempt)
+			return nil, c.contextError(ctx, op, e, sent)
 		}
 		last = e
 	}
@@ -150,6 +179,7 @@ func (c *Client) attempt(ctx context.Context, op operation, method string, targe
 		e = &Error{Op: op.String(), Kind: Unavailable, Status: status, Message: "could not reach Plivo", Err: err}
 	case status >= 200 && status <= 299:
 		c.credentials.Store(int32(CredentialsAccepted))
+		c.everAccepted.Store(true)
 	default:
 		if status == http.StatusUnauthorized || status == http.StatusForbidden {
 			c.credentials.Store(int32(CredentialsRejected))

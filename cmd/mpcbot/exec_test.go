@@ -148,7 +148,7 @@ func TestExec(t *testing.T) {
 			env:      []string{"MPC_COMMAND_TIMEOUT", "2s"},
 			setup:    func(sim *plivotest.Server) { sim.FailNext(100, plivotest.Fault{Status: 503}) },
 			wantCode: exitFailed, wantApplied: 0,
-			wantStderr: []string{"❌ mute", "HTTP 503", "attempts"},
+			wantStderr: []string{"❌ mute", "HTTP 503", "reading the state back to check failed too", "may or may not have been applied"},
 		},
 		{
 			name: "rate limited by PLIVO_RATE", args: []string{"mute", "test_mpc_1", "101,102,103"},

@@ -135,6 +135,13 @@ func TestReadyzPlivoCredentials(t *testing.T) {
 		if code := h.readyz(); code != http.StatusOK {
 			t.Fatalf("/readyz = %d after Plivo accepted the credentials, want 200", code)
 		}
+		// Accepted once: a later 401 (a blip, or a rotation in progress)
+		// shows in the reply and the metrics, not in readiness.
+		h.plivo.FailNext(1, plivotest.Fault{Status: 401})
+		h.change(supervisorID, "unmute test_mpc_1 101", "unmute member 101 in test_mpc_1")
+		if code := h.readyz(); code != http.StatusOK {
+			t.Fatalf("/readyz = %d after a 401 following an accepted call, want 200 (accepted once)", code)
+		}
 	})
 }
 
@@ -200,8 +207,9 @@ func TestMetrics(t *testing.T) {
 		{"mpcbot_plivo_request_seconds", labels{"op": "update_participant", "status": "503"}, 1},
 		{"mpcbot_plivo_request_seconds", labels{"op": "update_participant", "status": "404"}, 1},
 		{"mpcbot_plivo_requests_total", labels{"op": "update_participant"}, 8},
-		// One token per attempt.
-		{"mpcbot_plivo_limiter_wait_seconds", nil, 8},
+		// One token per request: 8 updates and the read back after the 503.
+		{"mpcbot_plivo_limiter_wait_seconds", nil, 9},
+		{"mpcbot_plivo_requests_total", labels{"op": "get_participant"}, 1},
 		{"mpcbot_plivo_limiter_queue", nil, 0},
 		{"mpcbot_slack_api_errors_total", labels{"method": "chat.postMessage", "error": "ratelimited"}, 1},
 		{"mpcbot_slack_api_errors_total", labels{"method": "chat.postMessage", "error": "http_503"}, 1},

@@ -189,7 +189,8 @@ func (m *Main) handler() http.Handler {
 		if !m.Bot.Connected() {
 			problems = append(problems, "slack: no Socket Mode connection (waiting for hello)")
 		}
-		if m.Plivo.Credentials() == plivo.CredentialsRejected {
+		// Ready while the credentials were accepted once or not yet tried.
+		if m.Plivo.Credentials() == plivo.CredentialsRejected && !m.Plivo.CredentialsAcceptedOnce() {
 			problems = append(problems, "plivo: credentials rejected (check PLIVO_AUTH_ID and PLIVO_AUTH_TOKEN)")
 		}
 		if len(problems) > 0 {

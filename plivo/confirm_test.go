@@ -1,0 +1,73 @@
+package plivo
+
+import (
+	"context"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/mpcbot/mpcbot/plivo/plivotest"
+)
+
+// Reading the state back after a lost answer: a field that a later update
+// from this client may have changed again is not held against the update
+// (it would otherwise be resent and override the later change).
+func TestConfirmAppliedIgnoresLaterUpdates(t *testing.T) {
+	sim := plivotest.NewServer(plivotest.WithSampleMPC())
+	t.Cleanup(sim.Close)
+	c, err := New(Config{AuthID: sim.AuthID, AuthToken: sim.AuthToken, BaseURL: sim.URL, Rate: 1000, Burst: 1000})
+	if err != nil {
+		t.Fatal(err)
+	}
+	mpc, _ := MPCByName(plivotest.SampleMPCName)
+	ctx := context.Background()
+	mute := ParticipantUpdate{Mute: boolPtr(true)}
+	var customer string
+	for _, p := range sim.Participants(plivotest.SampleMPCName) {
+		if p.Role == plivotest.RoleCustomer {
+			customer = p.MemberID
+		}
+	}
+	// "mute all" was applied, then the customer was unmuted by a later
+	// update: the state is all muted but the customer.
+	if _, err := c.UpdateParticipant(ctx, mpc, AllMembers, mute); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.UpdateParticipant(ctx, mpc, Member(customer), ParticipantUpdate{Mute: boolPtr(false)}); err != nil {
+		t.Fatal(err)
+	}
+
+	t0 := time.Now()
+	tests := []struct {
+		name  string
+		later []Member // members of updates to mute sent after self
+		want  settledState
+	}{
+		{"no later update: the unmuted customer means not applied", nil, stateNotApplied},
+		{"a later update to the customer: applied", []Member{Member(customer)}, stateApplied},
+		{"a later update to all: applied", []Member{AllMembers}, stateApplied},
+		{"a later update to another member only: not applied", []Member{"999"}, stateNotApplied},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c.sent = sentLog{}
+			self := c.sent.add(mpc, AllMembers, mute.Fields(), t0)
+			for _, m := range tt.later {
+				c.sent.add(mpc, m, []Field{FieldMute}, t0.Add(time.Millisecond))
+			}
+			// An update to another MPC or another field never counts.
+			other, _ := MPCByName("elsewhere")
+			c.sent.add(other, Member(customer), []Field{FieldMute}, t0.Add(time.Millisecond))
+			c.sent.add(mpc, Member(customer), []Field{FieldHold}, t0.Add(time.Millisecond))
+			res, got := c.confirmApplied(ctx, mpc, AllMembers, mute, self)
+			if got != tt.want {
+				t.Fatalf("state = %v, want %v", got, tt.want)
+			}
+			if got == stateApplied && (!res.Confirmed || !strings.Contains(res.Results[FieldMute], "newer change")) {
+				t.Fatalf("result = %+v", res)
+			}
+		})
+	}
+}
+
+func boolPtr(b bool) *bool { return &b }
