@@ -121,7 +121,7 @@ func NewMain(cfg Config, logger *slog.Logger) (*Main, error) {
 	m.Plivo, err = plivo.New(plivo.Config{
 		AuthID: cfg.PlivoAuthID, AuthToken: cfg.PlivoAuthToken, BaseURL: cfg.PlivoAPIURL,
 		Rate: rate.Limit(cfg.PlivoRate), Burst: cfg.PlivoBurst, Timeout: cfg.PlivoTimeout,
-		Observer: m.Metrics, Logger: logger,
+		Observer: m.Metrics, Logger: logger, HTTPClient: pooledClient(0),
 	})
 	if err != nil {
 		return nil, fmt.Errorf("PLIVO_* configuration: %w", err)
@@ -143,7 +143,7 @@ func NewMain(cfg Config, logger *slog.Logger) (*Main, error) {
 		Service: svc, ConfirmAllAbove: cfg.ConfirmAllAbove, AuditChannel: cfg.AuditChannel,
 		QueueSize: cfg.QueueSize, CommandTimeout: cfg.CommandTimeout, ButtonMaxAge: cfg.ButtonMaxAge,
 		DoubleTapWindow: cfg.DoubleTapWindow, ShutdownGrace: cfg.ShutdownGrace, PingTimeout: cfg.SlackPingTimeout,
-		Logger: logger, Metrics: m.Metrics,
+		Logger: logger, Metrics: m.Metrics, HTTPClient: pooledClient(30 * time.Second),
 	})
 	if err != nil {
 		return nil, err
@@ -226,6 +226,17 @@ func (m *Main) Close() error {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	return m.httpServer.Shutdown(ctx)
+}
+
+// pooledClient returns an HTTP client that keeps enough idle connections
+// for every worker: http.DefaultTransport keeps two per host, so under load
+// most Slack and Plivo calls would open a new connection (and, in
+// production, a new TLS session).
+func pooledClient(timeout time.Duration) *http.Client {
+	t := http.DefaultTransport.(*http.Transport).Clone()
+	t.MaxIdleConnsPerHost = bot.DefaultWorkers
+	t.MaxIdleConns = 4 * bot.DefaultWorkers
+	return &http.Client{Transport: t, Timeout: timeout}
 }
 
 func runBot(ctx context.Context, env map[string]string, stderr io.Writer) int {
