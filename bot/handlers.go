@@ -2,7 +2,6 @@ package bot
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"regexp"
@@ -77,11 +76,7 @@ func (b *Bot) onSlashCommand(evt socketmode.Event) {
 	r := commands.Requester{UserID: sc.UserID, UserName: sc.UserName, ChannelID: sc.ChannelID, ChannelName: sc.ChannelName}
 	cmd, err := commands.Parse(sc.Text)
 	if err != nil {
-		var ue *commands.UsageError
-		problem := "the command could not be understood"
-		if errors.As(err, &ue) {
-			problem = ue.Problem
-		}
+		problem := commands.Problem(err)
 		b.ack(req, "slash_command", ephemeralAck(RenderUsageError(problem)))
 		b.auditOther(context.Background(), r, commands.Typed, "usage_error", "usage_error", req.EnvelopeID, slog.String("problem", problem))
 		return
@@ -392,11 +387,7 @@ func (b *Bot) click(ctx context.Context, j job) {
 	}
 	btn, err := commands.DecodeButton(j.value)
 	if err != nil {
-		var ue *commands.UsageError
-		problem := "this button could not be understood"
-		if errors.As(err, &ue) {
-			problem = ue.Problem
-		}
+		problem := commands.Problem(err)
 		b.respondOrLog(rctx, j, slack.ResponseTypeEphemeral, false, RenderUsageError(problem))
 		b.auditOther(rctx, j.requester, commands.Clicked, prefix, "usage_error", j.envelopeID, slog.String("problem", problem))
 		return

@@ -32,6 +32,16 @@ func usagef(format string, args ...any) error {
 	return &UsageError{Problem: fmt.Sprintf(format, args...)}
 }
 
+// Problem returns what a user is told about a parse error: the
+// UsageError's problem, or a generic sentence for anything else.
+func Problem(err error) string {
+	var u *UsageError
+	if errors.As(err, &u) {
+		return u.Problem
+	}
+	return "the command could not be understood"
+}
+
 // IsUsage reports whether err is a *UsageError.
 func IsUsage(err error) bool {
 	var u *UsageError

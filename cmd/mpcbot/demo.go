@@ -3,7 +3,6 @@ package main
 import (
 	"bufio"
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -122,10 +121,7 @@ type demo struct {
 func (d demo) serve(ctx context.Context, text string) {
 	cmd, err := commands.Parse(text)
 	if err != nil {
-		var ue *commands.UsageError
-		if errors.As(err, &ue) {
-			fmt.Fprintf(d.out, "❌ %s\n%s\n\n", ue.Problem, commands.Usage)
-		}
+		fmt.Fprintf(d.out, "❌ %s\n%s\n\n", commands.Problem(err), commands.Usage)
 		return
 	}
 	switch c := cmd.(type) {

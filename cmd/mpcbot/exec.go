@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"strings"
@@ -28,12 +27,7 @@ func runExec(ctx context.Context, args []string, env map[string]string, stdout, 
 	}
 	cmd, err := commands.Parse(text)
 	if err != nil {
-		problem := "the command could not be understood"
-		var ue *commands.UsageError
-		if errors.As(err, &ue) {
-			problem = ue.Problem
-		}
-		fmt.Fprintf(stderr, "mpcbot exec: %s\n\n%s\n", problem, commands.Usage)
+		fmt.Fprintf(stderr, "mpcbot exec: %s\n\n%s\n", commands.Problem(err), commands.Usage)
 		return exitUsage
 	}
 	if _, ok := cmd.(commands.Help); ok {
