@@ -63,25 +63,6 @@ func (a Action) Inverse() Action { return Action{a.Field, !a.Value} }
 // supervisors may do and which Plivo refuses for all members.
 func (a Action) IsCoaching() bool { return a.Field == plivo.FieldCoachMode }
 
-// Past returns the action in the past tense for summaries ("muted").
-func (a Action) Past() string {
-	switch a {
-	case Mute:
-		return "muted"
-	case Unmute:
-		return "unmuted"
-	case Hold:
-		return "put on hold"
-	case Unhold:
-		return "taken off hold"
-	case Coach:
-		return "put in coach mode"
-	case Uncoach:
-		return "taken out of coach mode"
-	}
-	return "changed"
-}
-
 // Title returns the action as a button label ("Unhold").
 func (a Action) Title() string {
 	s := a.String()

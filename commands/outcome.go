@@ -113,16 +113,6 @@ func (o Outcome) Status() string {
 	return StatusPartial
 }
 
-// Changed reports whether at least one Plivo call succeeded.
-func (o Outcome) Changed() bool {
-	for _, r := range o.Results {
-		if r.Err == nil {
-			return true
-		}
-	}
-	return false
-}
-
 // Explanation is what a user is told about an error: what happened, the
 // details Plivo gave, and what to do next.
 type Explanation struct {
