@@ -349,6 +349,22 @@ func checkContent(text, blocks, attachments string) (content, apiResult) {
 	return c, apiResult{}
 }
 
+// checkPostLocked validates what a post to chID carries: its content
+// (text, blocks) and, when set, its thread_ts.
+func (s *Server) checkPostLocked(chID string, p params) (content, string, apiResult) {
+	c, bad := checkContent(p.get("text"), p.get("blocks"), p.get("attachments"))
+	if bad.body != nil {
+		return c, "", bad
+	}
+	thread := p.get("thread_ts")
+	if thread != "" {
+		if bad := s.checkThreadLocked(chID, thread); bad.body != nil {
+			return c, "", bad
+		}
+	}
+	return c, thread, apiResult{}
+}
+
 func (s *Server) chatPostMessage(p params) apiResult {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -356,15 +372,9 @@ func (s *Server) chatPostMessage(p params) apiResult {
 	if _, code := s.channelForPostLocked(chID); code != "" {
 		return slackError(code)
 	}
-	c, bad := checkContent(p.get("text"), p.get("blocks"), p.get("attachments"))
+	c, thread, bad := s.checkPostLocked(chID, p)
 	if bad.body != nil {
 		return bad
-	}
-	thread := p.get("thread_ts")
-	if thread != "" {
-		if bad := s.checkThreadLocked(chID, thread); bad.body != nil {
-			return bad
-		}
 	}
 	m := Message{
 		Method: "chat.postMessage", Channel: chID, TS: s.nextTSLocked(), ThreadTS: thread,
@@ -385,15 +395,9 @@ func (s *Server) chatPostEphemeral(p params) apiResult {
 	if user == "" || !ch.members[user] {
 		return slackError("user_not_in_channel")
 	}
-	c, bad := checkContent(p.get("text"), p.get("blocks"), p.get("attachments"))
+	c, thread, bad := s.checkPostLocked(chID, p)
 	if bad.body != nil {
 		return bad
-	}
-	thread := p.get("thread_ts")
-	if thread != "" {
-		if bad := s.checkThreadLocked(chID, thread); bad.body != nil {
-			return bad
-		}
 	}
 	m := Message{
 		Method: "chat.postEphemeral", Channel: chID, TS: s.nextTSLocked(), ThreadTS: thread,
