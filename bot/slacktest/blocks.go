@@ -195,15 +195,24 @@ func (c *blockCheck) list(ptr string, obj map[string]json.RawMessage, key string
 	return items
 }
 
-func (c *blockCheck) block(ptr string, raw json.RawMessage) {
+// typedObject checks that raw is an object with a "type" and returns both.
+func (c *blockCheck) typedObject(ptr string, raw json.RawMessage) (map[string]json.RawMessage, string, bool) {
 	obj, ok := asObject(raw)
 	if !ok {
 		c.fail(ptr, "must provide an object")
-		return
+		return nil, "", false
 	}
 	kind, present := c.str(ptr, obj, "type")
 	if !present {
 		c.fail(ptr, "missing required field: type")
+		return nil, "", false
+	}
+	return obj, kind, true
+}
+
+func (c *blockCheck) block(ptr string, raw json.RawMessage) {
+	obj, kind, ok := c.typedObject(ptr, raw)
+	if !ok {
 		return
 	}
 	if !slices.Contains(knownBlockTypes, kind) {
@@ -289,14 +298,8 @@ func (c *blockCheck) image(ptr string, obj map[string]json.RawMessage) {
 
 // element checks an interactive element (or, for an accessory, an image).
 func (c *blockCheck) element(ptr string, raw json.RawMessage, accessory bool, actionIDs map[string]bool) {
-	obj, ok := asObject(raw)
+	obj, kind, ok := c.typedObject(ptr, raw)
 	if !ok {
-		c.fail(ptr, "must provide an object")
-		return
-	}
-	kind, present := c.str(ptr, obj, "type")
-	if !present {
-		c.fail(ptr, "missing required field: type")
 		return
 	}
 	if accessory && kind == "image" {
