@@ -309,6 +309,7 @@ func (c *Client) UpdateParticipant(ctx context.Context, mpc MPC, member Member, 
 	var confirmed UpdateResult
 	if c.confirmBeforeResend {
 		self := c.sent.add(mpc, member, u.Fields(), c.now())
+		defer func() { c.sent.finish(self, c.now()) }()
 		op.settled = func(ctx context.Context) settledState {
 			res, state := c.confirmApplied(ctx, mpc, member, u, self)
 			confirmed = res
@@ -430,6 +431,7 @@ type sentEntry struct {
 	member Member
 	fields []Field
 	at     time.Time // the latest send; guarded by sentLog.mu
+	done   time.Time // when the call returned (zero: in flight); guarded by sentLog.mu
 }
 
 // sentMemory is how long updates are remembered: longer than any call
@@ -462,13 +464,22 @@ func (l *sentLog) touch(e *sentEntry, t time.Time) {
 	e.at = t
 }
 
+// finish records that e's call returned at t.
+func (l *sentLog) finish(e *sentEntry, t time.Time) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	e.done = t
+}
+
 // changedSince reports whether another update for self's MPC that touches
-// field f of member (directly or through all) was started after self.
+// field f of member (directly or through all) may have been applied after
+// self was sent: one still in flight then or later — started after self,
+// or started before it but not yet answered (Plivo may apply it last).
 func (l *sentLog) changedSince(self *sentEntry, member Member, f Field) bool {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	for e := range l.entries {
-		if e == self || e.mpc != self.mpc || e.at.Before(self.at) {
+		if e == self || e.mpc != self.mpc || (!e.done.IsZero() && !e.done.After(self.at)) {
 			continue
 		}
 		if e.member != member && !e.member.IsAll() {

@@ -39,14 +39,18 @@ func TestConfirmAppliedIgnoresLaterUpdates(t *testing.T) {
 
 	t0 := time.Now()
 	tests := []struct {
-		name  string
-		later []Member // members of updates to mute sent after self
-		want  settledState
+		name     string
+		later    []Member // members of updates to mute sent after self
+		inFlight []Member // …sent before self, not answered when self was sent
+		finished []Member // …sent and answered before self was sent
+		want     settledState
 	}{
-		{"no later update: the unmuted customer means not applied", nil, stateNotApplied},
-		{"a later update to the customer: applied", []Member{Member(customer)}, stateApplied},
-		{"a later update to all: applied", []Member{AllMembers}, stateApplied},
-		{"a later update to another member only: not applied", []Member{"999"}, stateNotApplied},
+		{"no other update: the unmuted customer means not applied", nil, nil, nil, stateNotApplied},
+		{"a later update to the customer: applied", []Member{Member(customer)}, nil, nil, stateApplied},
+		{"a later update to all: applied", []Member{AllMembers}, nil, nil, stateApplied},
+		{"a later update to another member only: not applied", []Member{"999"}, nil, nil, stateNotApplied},
+		{"an earlier update still in flight (Plivo may apply it last): applied", nil, []Member{Member(customer)}, nil, stateApplied},
+		{"an earlier update already answered: not applied", nil, nil, []Member{Member(customer)}, stateNotApplied},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -54,6 +58,13 @@ func TestConfirmAppliedIgnoresLaterUpdates(t *testing.T) {
 			self := c.sent.add(mpc, AllMembers, mute.Fields(), t0)
 			for _, m := range tt.later {
 				c.sent.add(mpc, m, []Field{FieldMute}, t0.Add(time.Millisecond))
+			}
+			for _, m := range tt.inFlight {
+				c.sent.add(mpc, m, []Field{FieldMute}, t0.Add(-time.Millisecond))
+			}
+			for _, m := range tt.finished {
+				e := c.sent.add(mpc, m, []Field{FieldMute}, t0.Add(-2*time.Millisecond))
+				c.sent.finish(e, t0.Add(-time.Millisecond))
 			}
 			// An update to another MPC or another field never counts.
 			other, _ := MPCByName("elsewhere")
