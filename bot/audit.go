@@ -40,8 +40,8 @@ func (a *auditPoster) enqueue(line string) {
 
 func (a *auditPoster) run(ctx context.Context) {
 	for line := range a.queue {
-		pctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
-		_, err := a.b.post(pctx, a.channel, "", RenderNotice(line))
+		pctx, cancel := context.WithTimeout(a.b.replyBase, 30*time.Second)
+		_, err := a.b.post(pctx, a.channel, "", renderNotice(line))
 		cancel()
 		if err != nil {
 			a.b.log.Error("posting to the audit channel failed", "channel", a.channel, "err", slackErrorCode(err), "summary", line)
@@ -51,16 +51,17 @@ func (a *auditPoster) run(ctx context.Context) {
 
 func (a *auditPoster) close() { a.closeOnce.Do(func() { close(a.queue) }) }
 
-// auditOutcome writes the audit record of a change: one structured log
-// record always, and a summary in the audit channel when Plivo was called.
-func (b *Bot) auditOutcome(ctx context.Context, o commands.Outcome, envelopeID string) {
-	attrs := append(o.LogAttrs(), slog.String("envelope_id", envelopeID))
+// Audit implements commands.Auditor: the audit record of a change, one
+// structured log record always, and a summary in the audit channel when
+// Plivo was called.
+func (b *Bot) Audit(ctx context.Context, o commands.Outcome) {
+	attrs := append(o.LogAttrs(), slog.String("envelope_id", o.RequestID))
 	level := slog.LevelInfo
 	if o.Status() == commands.StatusFailed || o.Status() == commands.StatusPartial {
 		level = slog.LevelWarn
 	}
 	b.log.LogAttrs(ctx, level, "audit", attrs...)
-	b.metrics.Command(string(o.Source), o.Change.ActionsText(), o.Status())
+	b.metrics.Command(string(o.Source), o.Change.ActionsText(), string(o.Status()))
 	if len(o.Results) > 0 {
 		b.audit.enqueue(o.Summary())
 	}
@@ -68,16 +69,16 @@ func (b *Bot) auditOutcome(ctx context.Context, o commands.Outcome, envelopeID s
 
 // auditOther writes the audit record of a request that is not a change: a
 // list, a usage error, a refused list, a stale or duplicate click.
-func (b *Bot) auditOther(ctx context.Context, r commands.Requester, src commands.Source, what, status, envelopeID string, extra ...slog.Attr) {
+func (b *Bot) auditOther(ctx context.Context, r commands.Requester, src commands.Source, what string, status commands.Status, envelopeID string, extra ...slog.Attr) {
 	attrs := []slog.Attr{
 		slog.String("user_id", r.UserID),
 		slog.String("user_name", r.UserName),
 		slog.String("channel_id", r.ChannelID),
 		slog.String("source", string(src)),
 		slog.String("request", what),
-		slog.String("status", status),
+		slog.String("status", string(status)),
 		slog.String("envelope_id", envelopeID),
 	}
 	b.log.LogAttrs(ctx, slog.LevelInfo, "audit", append(attrs, extra...)...)
-	b.metrics.Command(string(src), what, status)
+	b.metrics.Command(string(src), what, string(status))
 }

@@ -11,7 +11,6 @@ package bot
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -22,7 +21,6 @@ import (
 	"time"
 
 	"github.com/slack-go/slack"
-	"github.com/slack-go/slack/socketmode"
 	"golang.org/x/time/rate"
 
 	"github.com/mpcbot/mpcbot/commands"
@@ -38,8 +36,16 @@ const (
 	DefaultReconnectRate   = 1 // apps.connections.open calls per second
 	DefaultReconnectBurst  = 3
 	DefaultAuditQueueSize  = 1000
+	DefaultConnections     = 2
+	DefaultTimedDefault    = 2 * time.Minute
+	// MaxConnections is Slack's limit of Socket Mode connections per app.
+	MaxConnections = 10
 	envelopeMemory         = 15 * time.Minute
-	socketCloseWait        = 5 * time.Second // for slack-go to close the connection on shutdown
+	socketCloseWait        = 2 * time.Second // for slack-go to close the connections on shutdown
+	// shutdownMargin bounds shutdown beyond ShutdownGrace: closing the
+	// connections, telling users their commands were stopped, the audit
+	// channel.
+	shutdownMargin = 5 * time.Second
 )
 
 // Config configures a Bot.
@@ -53,9 +59,26 @@ type Config struct {
 	APIURL string
 	// Service carries out commands.
 	Service *commands.Service
-	// ConfirmAllAbove is the MPC_CONFIRM_ALL_ABOVE threshold, used to
-	// decide which buttons need Block Kit's confirm dialog.
-	ConfirmAllAbove int
+	// Grammar parses typed commands and button values (its TimedMax is
+	// MPC_TIMED_MAX).
+	Grammar commands.Grammar
+	// Connections is how many Socket Mode connections the process keeps
+	// open (default 2, at most MaxConnections): a refresh of one never
+	// leaves the app with none.
+	Connections int
+	// Claims makes redelivered envelopes and double taps run once; with
+	// several replicas it must be shared (default: this process only).
+	Claims Claims
+	// TimedDefault is the timed hold offered on roster rows (default 2m).
+	TimedDefault time.Duration
+	// AbandonTimersOnStop tells the thread of every pending timer, when
+	// the bot stops, that it will not run: set it when timers live in this
+	// process (no Redis).
+	AbandonTimersOnStop bool
+	// ResponseURLAllowed reports whether a response_url may be posted to
+	// (default: Slack's hosts only, see SlackResponseURL). Tests point it
+	// at the fake Slack.
+	ResponseURLAllowed func(rawURL string) bool
 	// AuditChannel, if set, receives a one-line summary of every change.
 	AuditChannel string
 	// QueueSize bounds accepted-but-unfinished commands; beyond it new
@@ -96,17 +119,26 @@ type Bot struct {
 	log     *slog.Logger
 	metrics Metrics
 	api     *slack.Client
-	smc     *socketmode.Client
+	// httpClient is the client slack-go uses too (its transport bounds
+	// reconnects); the hot chat.* calls go through it directly.
+	httpClient *http.Client
+	conns      []*connection
 	svc     *commands.Service
 	now     func() time.Time
 
-	connected atomic.Bool
-	pending   atomic.Int64 // accepted commands not yet finished
-	jobs      chan job
-	envelopes *expiringSet
-	taps      *expiringSet
-	audit     *auditPoster
-	guard     *connectGuard
+	pending     atomic.Int64 // accepted commands not yet finished
+	jobs        chan job
+	envelopes   *expiringSet // envelopes this process took (the ack path)
+	claims      Claims       // envelopes and taps, fleet-wide when shared
+	audit       *auditPoster
+	guard       *connectGuard
+	appID       atomic.Pointer[string] // learnt from hello
+	foreignApps sync.Map               // api_app_id values already logged
+	replies     sync.WaitGroup         // replies sent outside a worker
+	// replyBase bounds every reply to Slack: cancelled when shutdown has
+	// taken ShutdownGrace + shutdownMargin.
+	replyBase    context.Context
+	stopReplies  context.CancelFunc
 }
 
 // New validates cfg and builds a Bot; it does not connect until Run.
@@ -135,6 +167,14 @@ func New(cfg Config) (*Bot, error) {
 	setDefault(&cfg.PingTimeout, DefaultPingTimeout)
 	setDefault(&cfg.ReconnectRate, DefaultReconnectRate)
 	setDefault(&cfg.ReconnectBurst, DefaultReconnectBurst)
+	setDefault(&cfg.Connections, DefaultConnections)
+	setDefault(&cfg.TimedDefault, DefaultTimedDefault)
+	if cfg.Connections < 1 || cfg.Connections > MaxConnections {
+		return nil, fmt.Errorf("SLACK_CONNECTIONS must be between 1 and %d (Slack allows %d Socket Mode connections per app in total), got %d", MaxConnections, MaxConnections, cfg.Connections)
+	}
+	if cfg.ResponseURLAllowed == nil {
+		cfg.ResponseURLAllowed = SlackResponseURL
+	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
@@ -156,20 +196,27 @@ func New(cfg Config) (*Bot, error) {
 		now:       cfg.Now,
 		jobs:      make(chan job, cfg.QueueSize),
 		envelopes: newExpiringSet(envelopeMemory),
-		taps:      newExpiringSet(cfg.DoubleTapWindow),
+		claims:    cfg.Claims,
 	}
+	if b.claims == nil {
+		b.claims = NewLocalClaims()
+	}
+	b.replyBase, b.stopReplies = context.WithCancel(context.Background())
 	b.guard = newConnectGuard(base.Transport, cfg.ReconnectRate, cfg.ReconnectBurst, cfg.Logger, cfg.Metrics)
-	httpClient := &http.Client{Timeout: base.Timeout, Transport: b.guard}
+	b.httpClient = &http.Client{Timeout: base.Timeout, Transport: b.guard}
 	b.api = slack.New(cfg.BotToken,
 		slack.OptionAppLevelToken(cfg.AppToken),
 		slack.OptionAPIURL(cfg.APIURL),
-		slack.OptionHTTPClient(httpClient),
+		slack.OptionHTTPClient(b.httpClient),
 	)
-	b.smc = socketmode.New(b.api,
-		socketmode.OptionPingInterval(cfg.PingTimeout),
-		socketmode.OptionLog(slogAdapter{cfg.Logger}),
-	)
+	for i := range cfg.Connections {
+		b.conns = append(b.conns, b.newConnection(i+1))
+	}
 	b.audit = newAuditPoster(b, cfg.AuditChannel)
+	// The bot records the audit trail of every change and tells timers'
+	// threads what became of them.
+	cfg.Service.Audit = b
+	cfg.Service.Notify = b
 	return b, nil
 }
 
@@ -182,7 +229,19 @@ func setDefault[T comparable](v *T, def T) {
 
 // Connected reports whether a Socket Mode connection is open and Slack has
 // said hello on it.
-func (b *Bot) Connected() bool { return b.connected.Load() }
+func (b *Bot) Connected() bool { return b.OpenConnections() > 0 }
+
+// OpenConnections returns how many Socket Mode connections are open (Slack
+// said hello on them and they did not drop since).
+func (b *Bot) OpenConnections() int {
+	n := 0
+	for _, c := range b.conns {
+		if c.up.Load() {
+			n++
+		}
+	}
+	return n
+}
 
 // Pending returns the number of accepted commands not yet finished.
 func (b *Bot) Pending() int { return int(b.pending.Load()) }
@@ -208,8 +267,13 @@ func (b *Bot) GroupMembers(ctx context.Context, groupID string) ([]string, error
 func (b *Bot) Run(ctx context.Context) error {
 	socketCtx, stopSocket := context.WithCancel(ctx)
 	defer stopSocket()
+	// The event loops stop taking envelopes when ctx ends or a connection
+	// fails fatally.
+	loopCtx, stopLoops := context.WithCancel(ctx)
+	defer stopLoops()
 	workCtx, stopWork := context.WithCancel(context.WithoutCancel(ctx))
 	defer stopWork()
+	defer b.stopReplies()
 
 	var workers sync.WaitGroup
 	for range b.cfg.Workers {
@@ -218,51 +282,58 @@ func (b *Bot) Run(ctx context.Context) error {
 	auditDone := make(chan struct{})
 	go func() { b.audit.run(workCtx); close(auditDone) }()
 
-	socketErr := make(chan error, 1)
-	go func() { socketErr <- b.smc.RunContext(socketCtx) }()
+	socketErr := make(chan error, len(b.conns))
+	var loops sync.WaitGroup
+	for _, c := range b.conns {
+		go func() { socketErr <- c.smc.RunContext(socketCtx) }()
+		loops.Go(func() { c.eventLoop(loopCtx) })
+	}
+	loops.Go(func() { b.svc.RunTimers(loopCtx, b.TimerSurface) })
 
 	var runErr error
-loop:
-	for {
-		select {
-		case evt := <-b.smc.Events:
-			if ctx.Err() != nil {
-				// Shutting down: take no new envelope, even one that
-				// arrived together with the cancellation. Slack redelivers
-				// what is not acked.
-				break loop
-			}
-			b.handleEvent(evt)
-		case err := <-socketErr:
-			socketErr = nil // received: nothing more to wait for
-			if err != nil && !errors.Is(err, context.Canceled) {
-				runErr = fmt.Errorf("slack socket mode: %w", explainSocketError(err))
-			}
-			break loop
-		case <-ctx.Done():
-			break loop
+	running := len(b.conns)
+	select {
+	case err := <-socketErr:
+		running--
+		if err != nil && !errors.Is(err, context.Canceled) {
+			runErr = fmt.Errorf("slack socket mode: %w", explainSocketError(err))
 		}
+	case <-ctx.Done():
 	}
+	// From here on, shutdown is bounded: ShutdownGrace for the commands in
+	// flight, then shutdownMargin for everything else (closing the
+	// connections, the notices to users whose commands were stopped, the
+	// audit channel), whatever Slack does.
+	hardStop := time.AfterFunc(b.cfg.ShutdownGrace+shutdownMargin, b.stopReplies)
+	defer hardStop.Stop()
+	stopLoops()
 	stopSocket()
-	if socketErr != nil {
-		// Wait for slack-go to close the connection, so that Slack sends
-		// new envelopes elsewhere (another replica, or the next start).
+	// Wait for slack-go to close the connections, so that Slack sends new
+	// envelopes elsewhere (another replica, or the next start).
+	closeBy := time.NewTimer(socketCloseWait)
+	defer closeBy.Stop()
+wait:
+	for ; running > 0; running-- {
 		select {
 		case <-socketErr:
-		case <-time.After(socketCloseWait):
-			b.log.Warn("the Socket Mode connection did not close in time; going on", "waited", socketCloseWait)
+		case <-closeBy.C:
+			b.log.Warn("a Socket Mode connection did not close in time; going on", "waited", socketCloseWait)
+			break wait
 		}
 	}
-	b.connected.Store(false)
+	loops.Wait()
+	for _, c := range b.conns {
+		c.up.Store(false)
+	}
 	b.guard.close()
-	close(b.jobs) // only this goroutine sends on jobs
+	close(b.jobs) // only the event loops send on jobs, and they are done
 
 	inflight := b.Pending()
 	if inflight > 0 {
 		b.log.Info("shutting down: finishing in-flight commands", "pending", inflight, "grace", b.cfg.ShutdownGrace)
 	}
 	done := make(chan struct{})
-	go func() { workers.Wait(); close(done) }()
+	go func() { workers.Wait(); b.replies.Wait(); close(done) }()
 	select {
 	case <-done:
 	case <-time.After(b.cfg.ShutdownGrace):
@@ -270,10 +341,17 @@ loop:
 		stopWork()
 		<-done
 	}
+	if b.cfg.AbandonTimersOnStop {
+		// Timers kept in this process end with it: each one's thread says
+		// what to run by hand.
+		if n := b.svc.AbandonTimers(b.replyBase, "mpcbot stopped"); n > 0 {
+			b.log.Warn("pending timers not run: mpcbot stopped (their threads say what to run)", "timers", n)
+		}
+	}
 	b.audit.close()
 	select {
 	case <-auditDone:
-	case <-time.After(5 * time.Second):
+	case <-b.replyBase.Done():
 	}
 	return runErr
 }
@@ -286,112 +364,6 @@ func explainSocketError(err error) error {
 	return err
 }
 
-// handleEvent is called for every socketmode event, in order, from Run's
-// loop. It must be quick: it acks and enqueues, never waits on the network.
-func (b *Bot) handleEvent(evt socketmode.Event) {
-	switch evt.Type {
-	case socketmode.EventTypeConnecting:
-		if b.connected.Swap(false) {
-			b.log.Log(context.Background(), b.connectionLogLevel(), "Socket Mode connection lost; reconnecting")
-		}
-		b.metrics.SocketEvent("connecting")
-	case socketmode.EventTypeConnectionError:
-		b.connected.Store(false)
-		b.metrics.SocketEvent("connection_error")
-		if ce, ok := evt.Data.(*slack.ConnectionErrorEvent); ok {
-			b.log.Warn("Socket Mode connection failed; slack-go retries", "attempt", ce.Attempt, "backoff", ce.Backoff, "err", ce.Error())
-		}
-	case socketmode.EventTypeConnected:
-		b.metrics.SocketEvent("connected")
-	case socketmode.EventTypeHello:
-		if !b.connected.Swap(true) {
-			b.log.Log(context.Background(), b.connectionLogLevel(), "Socket Mode connected")
-		}
-		b.guard.linkUp()
-		b.metrics.SocketEvent("hello")
-	case socketmode.EventTypeInvalidAuth:
-		b.log.Error("Slack refused SLACK_APP_TOKEN (invalid_auth)")
-	case socketmode.EventTypeSlashCommand:
-		b.onSlashCommand(evt)
-	case socketmode.EventTypeInteractive:
-		b.onInteractive(evt)
-	case socketmode.EventTypeEventsAPI:
-		b.ack(evt.Request, "events_api", nil)
-	case socketmode.EventTypeErrorBadMessage:
-		b.onBadMessage(evt)
-	case socketmode.EventTypeIncomingError:
-		b.log.Warn("unreadable Socket Mode frame", "err", errString(evt.Data))
-	case socketmode.EventTypeErrorWriteFailed:
-		b.log.Warn("writing to the Socket Mode connection failed", "err", errString(evt.Data))
-	default:
-		if evt.Request != nil && evt.Request.EnvelopeID != "" {
-			b.ack(evt.Request, "unknown", nil)
-		}
-		b.log.Info("ignored Socket Mode event", "type", string(evt.Type))
-	}
-}
-
-// connectionLogLevel is the level of per-connection log lines: debug
-// during a reconnect storm, which the guard logs once, info otherwise.
-func (b *Bot) connectionLogLevel() slog.Level {
-	if b.guard.Flapping() {
-		return slog.LevelDebug
-	}
-	return slog.LevelInfo
-}
-
-func errString(v any) string {
-	if err, ok := v.(error); ok {
-		return err.Error()
-	}
-	return fmt.Sprint(v)
-}
-
-// onBadMessage acks an envelope slack-go could not parse (unknown type,
-// malformed payload) if it carries an envelope id, so Slack does not show
-// the user an error or redeliver it, and logs it.
-func (b *Bot) onBadMessage(evt socketmode.Event) {
-	bad, _ := evt.Data.(*socketmode.ErrorBadMessage)
-	var env struct {
-		EnvelopeID string `json:"envelope_id"`
-		Type       string `json:"type"`
-	}
-	if bad != nil {
-		_ = json.Unmarshal(bad.Message, &env)
-	}
-	size := 0
-	if bad != nil {
-		size = len(bad.Message)
-	}
-	b.log.Warn("unusable Socket Mode envelope", "envelope_id", env.EnvelopeID, "type", truncate(env.Type, 40), "bytes", size, "err", errString(bad.Cause))
-	if env.EnvelopeID != "" && len(env.EnvelopeID) <= 128 {
-		b.ack(&socketmode.Request{EnvelopeID: env.EnvelopeID}, "bad_message", nil)
-	}
-}
-
-// ack acknowledges an envelope, with an optional message payload.
-func (b *Bot) ack(req *socketmode.Request, kind string, payload any) {
-	if req == nil || req.EnvelopeID == "" {
-		return
-	}
-	start := b.now()
-	var err error
-	if payload == nil {
-		err = b.smc.Ack(*req)
-	} else {
-		err = b.smc.Ack(*req, payload)
-	}
-	if err != nil {
-		b.log.Error("ack failed", "envelope_id", req.EnvelopeID, "kind", kind, "err", err)
-		if payload != nil {
-			// Most likely too large for Slack: ack without the payload so
-			// the user at least sees no error.
-			_ = b.smc.Ack(*req)
-		}
-	}
-	b.metrics.Ack(kind, b.now().Sub(start))
-}
-
 // ackPayload is a message carried by an ack: Slack shows it to the user
 // who typed the command, and to nobody else.
 type ackPayload struct {
@@ -400,7 +372,7 @@ type ackPayload struct {
 	Blocks       []slack.Block `json:"blocks,omitempty"`
 }
 
-func ephemeralAck(m Message) ackPayload {
+func ephemeralAck(m message) ackPayload {
 	return ackPayload{ResponseType: slack.ResponseTypeEphemeral, Text: m.Text, Blocks: m.Blocks}
 }
 

@@ -2,6 +2,7 @@ package bot
 
 import (
 	"context"
+	"sync"
 	"time"
 )
 
@@ -14,4 +15,37 @@ type Claims interface {
 	// Claim records key for ttl and reports whether this caller is the
 	// first to claim it within that time.
 	Claim(ctx context.Context, key string, ttl time.Duration) (first bool)
+}
+
+// LocalClaims is the in-process Claims.
+type LocalClaims struct {
+	mu      sync.Mutex
+	expires map[string]time.Time
+	swept   time.Time
+	now     func() time.Time
+}
+
+// NewLocalClaims returns an empty in-process Claims.
+func NewLocalClaims() *LocalClaims {
+	return &LocalClaims{expires: map[string]time.Time{}, now: time.Now}
+}
+
+// Claim implements Claims.
+func (c *LocalClaims) Claim(_ context.Context, key string, ttl time.Duration) bool {
+	now := c.now()
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if now.Sub(c.swept) > time.Minute {
+		for k, exp := range c.expires {
+			if !now.Before(exp) {
+				delete(c.expires, k)
+			}
+		}
+		c.swept = now
+	}
+	if exp, ok := c.expires[key]; ok && now.Before(exp) {
+		return false
+	}
+	c.expires[key] = now.Add(ttl)
+	return true
 }

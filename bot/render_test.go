@@ -61,7 +61,7 @@ func failResult(c commands.Change, m plivo.Member, err error) commands.MemberRes
 	if pe, ok := plivo.AsError(err); ok {
 		r.APIID = pe.APIID
 	}
-	ex := commands.Explain(err, c)
+	ex := commands.Explain(err, c.MPC)
 	for _, a := range c.Actions {
 		r.Fields = append(r.Fields, commands.FieldResult{Action: a, Text: "not applied — " + ex.Summary + ": " + ex.Detail})
 	}
@@ -71,6 +71,15 @@ func failResult(c commands.Change, m plivo.Member, err error) commands.MemberRes
 func outcome(c commands.Change, results ...commands.MemberResult) commands.Outcome {
 	return commands.Outcome{Requester: requester, Change: c, Source: commands.Typed, Results: results,
 		Started: issued, Duration: 420 * time.Millisecond}
+}
+
+// testService computes follow-ups and prompts with the default rule.
+var testService = &commands.Service{ConfirmAllAbove: 5}
+
+// result renders an outcome as the bot does, follow-ups included.
+func result(o commands.Outcome) message {
+	o.FollowUps = testService.FollowUps(o)
+	return renderResult(o, issued)
 }
 
 func bptr(b bool) *bool     { return &b }
@@ -111,32 +120,32 @@ func TestRenderGolden(t *testing.T) {
 
 	tests := []struct {
 		name string
-		msg  Message
+		msg  message
 	}{
-		{"help", RenderHelp()},
-		{"usage_error", RenderUsageError("`hlod` is not an action; actions are mute, unmute, hold, unhold, coach, uncoach. Did you mean `hold`?")},
-		{"refusal_agent_coach", RenderRefusal(agentCoach)},
-		{"refusal_stale_button", RenderRefusal(staleRef)},
-		{"anchor_hold_all", RenderAnchor(requester, hold, commands.Typed)},
-		{"result_hold_all", RenderResult(holdAll, issued, 5)},
-		{"result_hold_all_unknown_count", RenderResult(outcome(hold, okResult(hold, "03042285-45d9-11eb-9014-0242ac110003")...), issued, 5)},
-		{"result_mute_hold_member", RenderResult(outcome(muteHold, okResult(muteHold, "be5a333a-ee0f-11ea-b02e-0242ac110003")...), issued, 5)},
-		{"result_coach", RenderResult(outcome(coach, okResult(coach, "c0ac0000-0000-4000-8000-000000000001")...), issued, 5)},
-		{"result_not_found", RenderResult(outcome(change(t, "mute test_mpc_1 999"), failResult(change(t, "mute test_mpc_1 999"), "999", notFound)), issued, 5)},
-		{"result_partial", RenderResult(outcome(multi,
+		{"help", renderHelp()},
+		{"usage_error", renderUsageError("`hlod` is not an action; actions are mute, unmute, hold, unhold, coach, uncoach. Did you mean `hold`?")},
+		{"refusal_agent_coach", renderRefusal(agentCoach)},
+		{"refusal_stale_button", renderRefusal(staleRef)},
+		{"anchor_hold_all", renderAnchor(requester, hold, commands.Typed)},
+		{"result_hold_all", result(holdAll)},
+		{"result_hold_all_unknown_count", result(outcome(hold, okResult(hold, "03042285-45d9-11eb-9014-0242ac110003")...))},
+		{"result_mute_hold_member", result(outcome(muteHold, okResult(muteHold, "be5a333a-ee0f-11ea-b02e-0242ac110003")...))},
+		{"result_coach", result(outcome(coach, okResult(coach, "c0ac0000-0000-4000-8000-000000000001")...))},
+		{"result_not_found", result(outcome(change(t, "mute test_mpc_1 999"), failResult(change(t, "mute test_mpc_1 999"), "999", notFound)))},
+		{"result_partial", result(outcome(multi,
 			okResult(multi.WithMembers("101"), "11111111-0000-4000-8000-000000000101")[0],
 			failResult(multi, "999", notFound),
-			okResult(multi.WithMembers("103"), "11111111-0000-4000-8000-000000000103")[0]), issued, 5)},
-		{"result_unavailable", RenderResult(outcome(hold, failResult(hold, "all", unavailable)), issued, 5)},
-		{"result_busy", RenderResult(outcome(hold, failResult(hold, "all", busy)), issued, 5)},
-		{"confirm_mute_all", RenderConfirm(confirmAll, issued, "")},
-		{"roster_small", RenderRoster(roster(t, 3, 2), RosterView{List: commands.List{MPC: hold.MPC, Page: 1}, ViewerIsSupervisor: true}, issued)},
-		{"roster_agent_view", RenderRoster(roster(t, 3, 0), RosterView{List: commands.List{MPC: hold.MPC, Page: 1}}, issued)},
-		{"roster_with_note", RenderRoster(roster(t, 3, 0), RosterView{List: commands.List{MPC: hold.MPC, Page: 1, Here: true},
+			okResult(multi.WithMembers("103"), "11111111-0000-4000-8000-000000000103")[0]))},
+		{"result_unavailable", result(outcome(hold, failResult(hold, "all", unavailable)))},
+		{"result_busy", result(outcome(hold, failResult(hold, "all", busy)))},
+		{"confirm_mute_all", renderConfirm(confirmAll, issued, "")},
+		{"roster_small", renderRoster(roster(t, 3, 2), rosterView{Prompt: testService.ButtonPrompt, TimedHold: 2 * time.Minute, List: commands.List{MPC: hold.MPC, Page: 1}, ViewerIsSupervisor: true}, issued)},
+		{"roster_agent_view", renderRoster(roster(t, 3, 0), rosterView{Prompt: testService.ButtonPrompt, TimedHold: 2 * time.Minute, List: commands.List{MPC: hold.MPC, Page: 1}}, issued)},
+		{"roster_with_note", renderRoster(roster(t, 3, 0), rosterView{Prompt: testService.ButtonPrompt, TimedHold: 2 * time.Minute, List: commands.List{MPC: hold.MPC, Page: 1, Here: true},
 			Note: append([]string{holdAll.Headline()}, holdAll.ResultLines()...)}, issued)},
-		{"roster_big_page1", RenderRoster(roster(t, 10, 150), RosterView{List: commands.List{MPC: hold.MPC, Page: 1}, ViewerIsSupervisor: true}, issued)},
-		{"roster_big_page6", RenderRoster(roster(t, 10, 150), RosterView{List: commands.List{MPC: hold.MPC, Page: 6}}, issued)},
-		{"roster_empty", RenderRoster(roster(t, 0, 0), RosterView{List: commands.List{MPC: hold.MPC, Page: 1}}, issued)},
+		{"roster_big_page1", renderRoster(roster(t, 10, 150), rosterView{Prompt: testService.ButtonPrompt, TimedHold: 2 * time.Minute, List: commands.List{MPC: hold.MPC, Page: 1}, ViewerIsSupervisor: true}, issued)},
+		{"roster_big_page6", renderRoster(roster(t, 10, 150), rosterView{Prompt: testService.ButtonPrompt, TimedHold: 2 * time.Minute, List: commands.List{MPC: hold.MPC, Page: 6}}, issued)},
+		{"roster_empty", renderRoster(roster(t, 0, 0), rosterView{Prompt: testService.ButtonPrompt, TimedHold: 2 * time.Minute, List: commands.List{MPC: hold.MPC, Page: 1}}, issued)},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -194,7 +203,7 @@ func TestRosterPagingCoversEverything(t *testing.T) {
 		pages := rosterPages(size.live, size.exited)
 		seen := map[string]int{}
 		for page := 1; page <= pages; page++ {
-			m := RenderRoster(ro, RosterView{List: commands.List{MPC: ro.MPC, Page: page}, ViewerIsSupervisor: true}, issued)
+			m := renderRoster(ro, rosterView{Prompt: testService.ButtonPrompt, TimedHold: 2 * time.Minute, List: commands.List{MPC: ro.MPC, Page: page}, ViewerIsSupervisor: true}, issued)
 			if len(m.Blocks) > maxBlocks {
 				t.Fatalf("%+v page %d: %d blocks", size, page, len(m.Blocks))
 			}
@@ -215,7 +224,7 @@ func TestRosterPagingCoversEverything(t *testing.T) {
 			}
 		}
 		// A page beyond the last shows the last page rather than nothing.
-		m := RenderRoster(ro, RosterView{List: commands.List{MPC: ro.MPC, Page: pages + 5}}, issued)
+		m := renderRoster(ro, rosterView{Prompt: testService.ButtonPrompt, TimedHold: 2 * time.Minute, List: commands.List{MPC: ro.MPC, Page: pages + 5}}, issued)
 		if len(m.Blocks) < 3 {
 			t.Fatalf("%+v: page past the end rendered %d blocks", size, len(m.Blocks))
 		}
@@ -252,11 +261,11 @@ func TestRenderEscapesUserText(t *testing.T) {
 		c := commands.Change{Actions: []commands.Action{commands.Hold}, MPC: mpc, Members: []plivo.Member{plivo.AllMembers}}
 		o := outcome(c, okResult(c, "api")...)
 		ro := commands.Roster{MPC: mpc, Fetched: issued}
-		for _, m := range []Message{
-			RenderAnchor(requester, c, commands.Typed), RenderResult(o, issued, 5),
-			RenderConfirm(commands.Outcome{Requester: requester, Change: c, Confirm: &commands.Confirmation{LiveMembers: 9, Threshold: 5}}, issued, ""),
-			RenderRoster(ro, RosterView{List: commands.List{MPC: mpc, Page: 1}}, issued),
-			RenderUsageError("bad " + name), RenderNotice(name),
+		for _, m := range []message{
+			renderAnchor(requester, c, commands.Typed), result(o),
+			renderConfirm(commands.Outcome{Requester: requester, Change: c, Confirm: &commands.Confirmation{LiveMembers: 9, Threshold: 5}}, issued, ""),
+			renderRoster(ro, rosterView{Prompt: testService.ButtonPrompt, TimedHold: 2 * time.Minute, List: commands.List{MPC: mpc, Page: 1}}, issued),
+			renderUsageError("bad " + name), renderNotice(name),
 		} {
 			if err := slacktest.ValidateBlocks(mustJSON(t, m.Blocks)); err != nil {
 				t.Errorf("MPC %q: %v", name, err)
@@ -277,7 +286,7 @@ func TestRenderEscapesUserText(t *testing.T) {
 // blockTextAll returns every mrkdwn text shown by a message's blocks
 // (section, context, confirm dialogs). plain_text objects (headers, button
 // labels) are shown literally by Slack and never parse markup.
-func blockTextAll(t *testing.T, m Message) string {
+func blockTextAll(t *testing.T, m message) string {
 	t.Helper()
 	var blocks []any
 	if err := json.Unmarshal(mustJSON(t, m.Blocks), &blocks); err != nil {
@@ -315,10 +324,10 @@ func blockTextAll(t *testing.T, m Message) string {
 func TestButtonsDecode(t *testing.T) {
 	hold := change(t, "hold,mute test_mpc_1 all")
 	o := outcome(hold, okResult(hold, "api")...)
-	msgs := []Message{
-		RenderResult(o, issued, 5),
-		RenderConfirm(commands.Outcome{Requester: requester, Change: hold, Confirm: &commands.Confirmation{LiveMembers: 9, Threshold: 5}}, issued, "1700000000.000100"),
-		RenderRoster(roster(t, 10, 40), RosterView{List: commands.List{MPC: hold.MPC, Page: 1}, ViewerIsSupervisor: true}, issued),
+	msgs := []message{
+		result(o),
+		renderConfirm(commands.Outcome{Requester: requester, Change: hold, Confirm: &commands.Confirmation{LiveMembers: 9, Threshold: 5}}, issued, "1700000000.000100"),
+		renderRoster(roster(t, 10, 40), rosterView{Prompt: testService.ButtonPrompt, TimedHold: 2 * time.Minute, List: commands.List{MPC: hold.MPC, Page: 1}, ViewerIsSupervisor: true}, issued),
 	}
 	for _, m := range msgs {
 		var blocks []map[string]any
@@ -359,13 +368,25 @@ func TestButtonsDecode(t *testing.T) {
 }
 
 func TestNoThreadNote(t *testing.T) {
-	for _, code := range []string{"not_in_channel", "channel_not_found", "is_archived"} {
-		err := fmt.Errorf("post: %w", errSlack(code))
+	for _, tt := range []struct {
+		code     string
+		inThread bool
+		prefix   string
+	}{
+		{"not_in_channel", false, "No thread"},
+		{"channel_not_found", false, "No thread"},
+		{"is_archived", false, "No thread"},
+		{"restricted_action_read_only_channel", false, "No thread"},
+		{"restricted_action_thread_only_channel", false, "No thread"},
+		{"restricted_action_thread_locked", true, "I couldn't reply in the thread"},
+		{"cannot_reply_to_message", true, "I couldn't reply in the thread"},
+	} {
+		err := fmt.Errorf("post: %w", errSlack(tt.code))
 		if !cannotPost(err) {
-			t.Errorf("%s: cannotPost = false", code)
+			t.Errorf("%s: cannotPost = false", tt.code)
 		}
-		if note := noThreadNote(err); !strings.Contains(note, code) || !strings.HasPrefix(note, "No thread") {
-			t.Errorf("%s: note %q", code, note)
+		if note := noThreadNote(err, tt.inThread); !strings.Contains(note, tt.code) || !strings.HasPrefix(note, tt.prefix) {
+			t.Errorf("%s: note %q", tt.code, note)
 		}
 	}
 	if cannotPost(errors.New("boom")) {

@@ -2,6 +2,7 @@ package commands
 
 import (
 	"fmt"
+	"time"
 	"sort"
 	"strings"
 
@@ -31,6 +32,9 @@ type Change struct {
 	// Confirmed is set by --yes or by the Confirm button: skip the
 	// confirmation asked for `all` in large calls.
 	Confirmed bool
+	// For is how long a timed change lasts before it is put back (0: not
+	// timed).
+	For time.Duration
 }
 
 // List asks for the roster of an MPC.

@@ -1,24 +1,25 @@
 package commands
 
 import (
-	"errors"
 	"fmt"
 	"log/slog"
-	"math"
-	"net/http"
 	"strings"
 	"time"
 
 	"github.com/mpcbot/mpcbot/plivo"
 )
 
-// Source says how a request reached mpcbot.
+// Source says how a request reached mpcbot: the surface a change started
+// from.
 type Source string
 
 // Sources of requests.
 const (
 	Typed   Source = "typed"  // a /mpc slash command
-	Clicked Source = "button" // a button in a message
+	Clicked Source = "button" // a button under a result, in a thread
+	Panel   Source = "panel"  // a button of a roster panel in a channel or ephemeral message
+	Home    Source = "home"   // a button in the app's Home tab
+	Revert  Source = "timer"  // a timed change put back when its time is up
 	CLI     Source = "cli"    // mpcbot exec or the demo console
 )
 
@@ -26,6 +27,8 @@ const (
 // by pure functions (RenderText here, Block Kit in the bot package) and
 // logged as the audit record.
 type Outcome struct {
+	// RequestID identifies the request in logs (a Slack envelope id, a timer id).
+	RequestID string
 	Requester Requester
 	Change    Change
 	Source    Source
@@ -41,12 +44,30 @@ type Outcome struct {
 	// Results holds one entry per Plivo call, in member order.
 	Results []MemberResult
 	// LiveMembers is the number of live participants counted for the
-	// confirmation check of an `all` change; 0 when not counted.
+	// confirmation check of an `all` change; -1 when not counted.
 	LiveMembers int
 	// Warnings are things the user should know even on success.
 	Warnings []string
-	Started  time.Time
-	Duration time.Duration
+	// Duplicate is set when another delivery of the same request runs it
+	// (a second tap of the same button by the same person).
+	Duplicate bool
+	// Notes are neutral facts about the request (e.g. what a timer skipped).
+	Notes []string
+	// Timer is set when the change is timed and will be put back.
+	Timer *TimerInfo
+	// Reverts is set when this change puts back a timed change.
+	Reverts *Timer
+	// FollowUps are the next steps offered with the answer.
+	FollowUps []FollowUp
+	Started   time.Time
+	Duration  time.Duration
+}
+
+// TimerInfo says when a timed change will be put back.
+type TimerInfo struct {
+	ID  string
+	Due time.Time
+	For time.Duration
 }
 
 // Confirmation asks the requester to confirm a change to all members.
@@ -75,26 +96,19 @@ type FieldResult struct {
 	Text string
 }
 
-// Status values of an Outcome, used for logs, metrics and rendering.
-const (
-	StatusOK        = "ok"
-	StatusPartial   = "partial"
-	StatusFailed    = "failed"
-	StatusRefused   = "refused"
-	StatusConfirm   = "needs_confirmation"
-	StatusCancelled = "cancelled"
-)
-
-// Status summarises the outcome: ok, partial, failed, refused or
-// needs_confirmation.
-func (o Outcome) Status() string {
+// Status summarises the outcome.
+func (o Outcome) Status() Status {
 	switch {
 	case o.Refusal != nil:
 		return StatusRefused
 	case o.Confirm != nil:
 		return StatusConfirm
+	case o.Duplicate:
+		return StatusDuplicate
 	case o.Err != nil:
 		return StatusFailed
+	case len(o.Results) == 0 && o.Reverts != nil:
+		return StatusSkipped
 	}
 	ok, failed := 0, 0
 	for _, r := range o.Results {
@@ -113,70 +127,23 @@ func (o Outcome) Status() string {
 	return StatusPartial
 }
 
-// Explanation is what a user is told about an error: what happened, the
-// details Plivo gave, and what to do next.
-type Explanation struct {
-	Summary string
-	Detail  string
-	Next    string
+// liveOrUnknown returns the counted live members, or -1.
+func (o Outcome) liveOrUnknown() int {
+	if o.LiveMembers > 0 {
+		return o.LiveMembers
+	}
+	return -1
 }
 
-// Explain maps an error to user-facing text by its kind. It never includes
-// raw Go error strings, so nothing internal (or secret) reaches a user.
-func Explain(err error, c Change) Explanation {
-	var pe *plivo.Error
-	if !errors.As(err, &pe) {
-		if errors.Is(err, errCountFailed) {
-			return Explanation{Summary: "couldn't count the participants to decide whether to ask for confirmation",
-				Next: "Try again, or add `--yes` to skip the check."}
+// Done returns the members whose call succeeded.
+func (o Outcome) Done() []plivo.Member {
+	var ms []plivo.Member
+	for _, r := range o.Results {
+		if r.Err == nil {
+			ms = append(ms, r.Member)
 		}
-		return Explanation{Summary: "internal error", Next: "Try again; if it persists, tell the mpcbot admins (the log has details)."}
 	}
-	detail := pe.Message
-	if pe.Status != 0 {
-		detail = fmt.Sprintf("%s (HTTP %d %s)", pe.Message, pe.Status, http.StatusText(pe.Status))
-	}
-	if pe.Attempts > 1 {
-		detail += fmt.Sprintf(", after %d attempts", pe.Attempts)
-	}
-	wait := retryIn(pe.RetryAfter)
-	switch pe.Kind {
-	case plivo.Busy:
-		return Explanation{Summary: fmt.Sprintf("busy, try again in %d s", wait),
-			Detail: "mpcbot's Plivo rate limit is fully used right now; nothing was sent to Plivo",
-			Next:   fmt.Sprintf("Try again in %d s.", wait)}
-	case plivo.Invalid:
-		return Explanation{Summary: "Plivo rejected the request", Detail: detail,
-			Next: "Check the command (`/mpc help`)."}
-	case plivo.NotFound:
-		return Explanation{Summary: "not found", Detail: detail,
-			Next: fmt.Sprintf("Check the MPC name (names only match live calls; use `uuid:` for others) and the member id: `/mpc list %s` shows who is on the call.", quoteMPC(c.MPC))}
-	case plivo.Unauthorized:
-		return Explanation{Summary: "Plivo refused mpcbot's credentials", Detail: detail,
-			Next: "An admin must check PLIVO_AUTH_ID and PLIVO_AUTH_TOKEN."}
-	case plivo.RateLimited:
-		next := "Try again in a few seconds."
-		if pe.RetryAfter > 0 {
-			next = fmt.Sprintf("Try again in %d s.", wait)
-		}
-		return Explanation{Summary: "Plivo is rate-limiting this account", Detail: detail, Next: next}
-	case plivo.Unavailable:
-		return Explanation{Summary: "Plivo did not answer in time or had an error", Detail: detail,
-			Next: "The change may or may not have been applied; retrying is safe (`/mpc list` shows the state)."}
-	case plivo.Canceled:
-		return Explanation{Summary: "stopped before Plivo answered (mpcbot is shutting down or the request timed out)", Detail: detail,
-			Next: "The change may or may not have been applied; check with `/mpc list` and retry."}
-	}
-	return Explanation{Summary: "unexpected answer from Plivo", Detail: detail,
-		Next: "Try again; if it persists, tell the mpcbot admins."}
-}
-
-func retryIn(d time.Duration) int {
-	s := int(math.Ceil(d.Seconds()))
-	if s < 1 {
-		s = 1
-	}
-	return s
+	return ms
 }
 
 // Line returns the field result as one line of text: "✅ mute: <Plivo's text>".
@@ -191,6 +158,9 @@ func (f FieldResult) Line() string {
 // Headline returns a one-line summary of the outcome, e.g. "✅ hold all in
 // test_mpc_1" or "❌ mute member 999 in test_mpc_1 failed".
 func (o Outcome) Headline() string {
+	if o.Reverts != nil {
+		return o.revertHeadline()
+	}
 	switch o.Status() {
 	case StatusOK:
 		return "✅ " + o.Change.Describe()
@@ -200,6 +170,8 @@ func (o Outcome) Headline() string {
 		return "⛔ " + o.Change.Describe() + ": refused"
 	case StatusConfirm:
 		return "❓ " + o.Change.Describe() + ": needs confirmation"
+	case StatusDuplicate:
+		return "ℹ️ " + o.Change.Describe() + ": tapped twice"
 	}
 	return "❌ " + o.Change.Describe() + ": failed"
 }
@@ -214,9 +186,10 @@ func (o Outcome) ResultLines() []string {
 		return []string{"⛔ " + o.Refusal.Reason, o.Refusal.Fix}
 	case o.Confirm != nil:
 		return []string{o.ConfirmQuestion()}
+	case o.Duplicate:
+		return []string{DuplicateText}
 	case o.Err != nil:
-		ex := Explain(o.Err, o.Change)
-		return appendExplanation(lines, "❌ ", ex)
+		return append(Explain(o.Err, o.Change.MPC).Lines(), o.Notes...)
 	}
 	many := len(o.Results) > 1
 	for _, r := range o.Results {
@@ -229,7 +202,7 @@ func (o Outcome) ResultLines() []string {
 			lines = append(lines, prefix+f.Line())
 		}
 		if r.Err != nil {
-			ex := Explain(r.Err, o.Change)
+			ex := Explain(r.Err, o.Change.MPC)
 			if ex.Next != "" {
 				lines = append(lines, prefix+"→ "+ex.Next)
 			}
@@ -238,23 +211,17 @@ func (o Outcome) ResultLines() []string {
 			lines = append(lines, prefix+"api_id: "+r.APIID)
 		}
 	}
+	if o.Timer != nil {
+		lines = append(lines, o.timerLine())
+	}
 	for _, w := range o.Warnings {
 		lines = append(lines, "⚠️ "+w)
 	}
-	return lines
+	return append(lines, o.Notes...)
 }
 
-func appendExplanation(lines []string, mark string, ex Explanation) []string {
-	l := mark + ex.Summary
-	if ex.Detail != "" {
-		l += ": " + ex.Detail
-	}
-	lines = append(lines, l)
-	if ex.Next != "" {
-		lines = append(lines, "→ "+ex.Next)
-	}
-	return lines
-}
+// DuplicateText answers the second tap of the same button.
+const DuplicateText = "You tapped that twice: it runs once, and the result is on its way."
 
 // ConfirmQuestion asks the user to confirm a change to all members.
 func (o Outcome) ConfirmQuestion() string {
@@ -307,31 +274,18 @@ func (o Outcome) Summary() string {
 	if where == "" {
 		where = "-"
 	}
-	line := fmt.Sprintf("%s %s by %s in %s via %s: %s", statusMark(o.Status()), o.Change.Describe(), o.Requester.UserID, where, o.Source, o.Status())
+	line := fmt.Sprintf("%s %s by %s in %s via %s: %s", o.Status().Mark(), o.Change.Describe(), o.Requester.UserID, where, o.Source, o.Status())
 	if len(res) > 0 {
 		line += " [" + strings.Join(res, ", ") + "]"
 	}
 	return line
 }
 
-func statusMark(status string) string {
-	switch status {
-	case StatusOK:
-		return "✅"
-	case StatusPartial:
-		return "⚠️"
-	case StatusRefused:
-		return "⛔"
-	case StatusConfirm:
-		return "❓"
-	}
-	return "❌"
-}
-
 // LogAttrs returns the structured audit record of the outcome: who, where,
 // what, the result of each field of each call, api_ids and latency.
 func (o Outcome) LogAttrs() []slog.Attr {
 	attrs := []slog.Attr{
+		slog.String("request_id", o.RequestID),
 		slog.String("user_id", o.Requester.UserID),
 		slog.String("user_name", o.Requester.UserName),
 		slog.String("channel_id", o.Requester.ChannelID),
@@ -339,7 +293,7 @@ func (o Outcome) LogAttrs() []slog.Attr {
 		slog.String("actions", o.Change.ActionsText()),
 		slog.String("mpc", o.Change.MPC.String()),
 		slog.String("members", o.Change.MembersText()),
-		slog.String("status", o.Status()),
+		slog.String("status", string(o.Status())),
 		slog.Duration("latency", o.Duration),
 	}
 	if o.Refusal != nil {
@@ -347,6 +301,12 @@ func (o Outcome) LogAttrs() []slog.Attr {
 	}
 	if o.Confirm != nil {
 		attrs = append(attrs, slog.Int("live_members", o.Confirm.LiveMembers))
+	}
+	if o.Timer != nil {
+		attrs = append(attrs, slog.String("timer_id", o.Timer.ID), slog.Time("timer_due", o.Timer.Due))
+	}
+	if o.Reverts != nil {
+		attrs = append(attrs, slog.String("reverts_timer", o.Reverts.ID))
 	}
 	if o.Err != nil {
 		attrs = append(attrs, slog.String("error", o.Err.Error()))

@@ -2,8 +2,10 @@ package commands
 
 import (
 	"context"
-	"errors"
+	"crypto/rand"
+	"encoding/base32"
 	"fmt"
+	"log/slog"
 	"strings"
 	"sync"
 	"time"
@@ -18,17 +20,65 @@ type Plivo interface {
 	ListParticipants(ctx context.Context, mpc plivo.MPC) ([]plivo.Participant, error)
 }
 
-// DefaultConfirmAllAbove is the default MPC_CONFIRM_ALL_ABOVE: a change to
-// `all` in a call with more live members than this asks for confirmation.
-const DefaultConfirmAllAbove = 5
-
 // DefaultTimeout bounds one command, Plivo retries and limiter waits
 // included.
 const DefaultTimeout = 15 * time.Second
 
-// Service carries out commands: it authorizes them, asks for confirmation
-// where needed, calls Plivo (one call per member) and describes what
-// happened as an Outcome.
+// Request is a change someone asked for: who, what, and from which
+// surface. Where the answer goes is the Surface given with it.
+type Request struct {
+	// ID identifies the request in logs and the audit record (the Slack
+	// envelope id, a timer id).
+	ID        string
+	Requester Requester
+	Source    Source
+	Change    Change
+	// Reverts is set when the request puts back a timed change; Notes
+	// are shown with its answer (e.g. what the timer skipped).
+	Reverts *Timer
+	Notes   []string
+	// Once, if set, is asked once the change is authorized and confirmed,
+	// right before it runs: false means another delivery of the same
+	// request (a second tap of the same button by the same person) runs
+	// it, and this one only says so.
+	Once func(ctx context.Context) bool
+}
+
+// Surface is where a change came from and where its answer goes: a
+// thread under an anchor message, a roster panel, the Home tab, a timer's
+// thread, a terminal. Service.Do calls Begin (at most once) and then Answer
+// (exactly once).
+type Surface interface {
+	// Begin is called when the change is authorized and confirmed, right
+	// before Plivo is called. A surface that posts an anchor message starts
+	// posting it here, without waiting for Slack.
+	Begin(ctx context.Context, o Outcome)
+	// Answer shows the outcome — refused, waiting for confirmation, failed
+	// or done — and returns where it went, for what follows (a timer's
+	// revert, notices).
+	Answer(ctx context.Context, o Outcome) Place
+}
+
+// Auditor records the outcome of every change: the audit log record, the
+// audit channel, metrics.
+type Auditor interface {
+	Audit(ctx context.Context, o Outcome)
+}
+
+// TimerNotifier tells the place a timed change was answered what became of
+// its timer when that happens outside the timer's own revert.
+type TimerNotifier interface {
+	// TimerSuperseded: a later change (by) took over some of the timer's
+	// member fields; they will not be put back.
+	TimerSuperseded(ctx context.Context, s Superseded, by Outcome)
+	// TimerNotRun: the timer will not run (mpcbot stopped, or it could
+	// not be stored); why says so.
+	TimerNotRun(ctx context.Context, t Timer, why string)
+}
+
+// Service carries out commands: every change, whatever surface it started
+// from, travels Do — authorize, confirm, call Plivo (one call per member),
+// supersede and set timers, answer, audit.
 type Service struct {
 	Plivo  Plivo
 	Policy *Policy
@@ -37,11 +87,39 @@ type Service struct {
 	ConfirmAllAbove int
 	// Timeout bounds one command (default DefaultTimeout).
 	Timeout time.Duration
+	// Timers keeps the timers of timed changes (default: in this process).
+	Timers TimerStore
+	// Calls lists the account's live calls (for the calls view).
+	Calls CallLister
+	// Cache holds the live calls for a few seconds (default: in this
+	// process; shared by the fleet on Redis).
+	Cache Cache
+	// Audit records every outcome (optional).
+	Audit Auditor
+	// Notify reports superseded or lost timers (optional).
+	Notify TimerNotifier
+	// Logger receives warnings (optional).
+	Logger *slog.Logger
 	// Now is the clock (default time.Now).
 	Now func() time.Time
+
+	initOnce    sync.Once
+	callsFlight liveCallsFlight
 }
 
-var errCountFailed = errors.New("count live participants")
+func (s *Service) init() {
+	s.initOnce.Do(func() {
+		if s.Timers == nil {
+			s.Timers = NewLocalTimers()
+		}
+		if s.Cache == nil {
+			s.Cache = NewLocalCache()
+		}
+		if s.Logger == nil {
+			s.Logger = slog.New(slog.DiscardHandler)
+		}
+	})
+}
 
 func (s *Service) now() time.Time {
 	if s.Now != nil {
@@ -57,6 +135,14 @@ func (s *Service) timeout() time.Duration {
 	return DefaultTimeout
 }
 
+func (s *Service) rule() ConfirmRule { return ConfirmRule{AllAbove: s.ConfirmAllAbove} }
+
+// ButtonPrompt applies the confirmation rule to a button that runs c (see
+// ConfirmRule.ButtonPrompt); live < 0 when the count is unknown.
+func (s *Service) ButtonPrompt(c Change, live int) (Change, *Prompt) {
+	return s.rule().ButtonPrompt(c, live)
+}
+
 // Authorize applies the policy; a nil Policy allows everything (the CLI).
 func (s *Service) Authorize(ctx context.Context, r Requester, cmd Command) (*Refusal, error) {
 	if s.Policy == nil {
@@ -65,64 +151,141 @@ func (s *Service) Authorize(ctx context.Context, r Requester, cmd Command) (*Ref
 	return s.Policy.Authorize(ctx, r, cmd)
 }
 
-// Change authorizes and carries out c for r: Check, then Apply if ready.
-// It always returns an Outcome describing exactly one visible result:
-// refused, needs confirmation, failed, partly failed or done. authErr
-// reports a user-group lookup failure met during authorization (for the
-// log); access is never granted because of one.
-func (s *Service) Change(ctx context.Context, r Requester, c Change, src Source) (o Outcome, authErr error) {
-	o, ready, authErr := s.Check(ctx, r, c, src)
-	if ready {
-		o = s.Apply(ctx, o)
-	}
-	return o, authErr
-}
-
-// Check decides whether c may run now. ready is false when the Outcome is
-// already final: refused, waiting for confirmation (an `all` change in a
-// call with more live members than ConfirmAllAbove, not yet confirmed), or
-// failed while counting the members. The bot posts its anchor message
-// between Check and Apply.
-func (s *Service) Check(ctx context.Context, r Requester, c Change, src Source) (o Outcome, ready bool, authErr error) {
-	o = Outcome{Requester: r, Change: c, Source: src, Started: s.now()}
-	defer func() { o.Duration = s.now().Sub(o.Started) }()
-
-	refusal, authErr := s.Authorize(ctx, r, c)
-	if refusal != nil {
-		o.Refusal = refusal
-		return o, false, authErr
-	}
-	if c.All() && !c.Confirmed {
-		ctx, cancel := context.WithTimeout(ctx, s.timeout())
-		defer cancel()
-		live, err := s.countLive(ctx, c.MPC)
-		if err != nil {
-			// Explain prefers Plivo's own error (not found, busy…) when there is one.
-			o.Err = fmt.Errorf("%w: %w", errCountFailed, err)
-			return o, false, authErr
-		}
-		o.LiveMembers = live
-		if live > s.ConfirmAllAbove || s.ConfirmAllAbove == 0 {
-			o.Confirm = &Confirmation{LiveMembers: live, Threshold: s.ConfirmAllAbove}
-			return o, false, authErr
-		}
-	}
-	return o, true, authErr
-}
-
-// Apply carries out a change that Check found ready: one Plivo call per
-// member, all within the command's Timeout. It fills in the Results (and
-// warnings) of o.
-func (s *Service) Apply(ctx context.Context, o Outcome) Outcome {
+// Do carries a change from "who asked, what, from where" to Plivo and back
+// to the surface, and returns what happened. It is the one path of every
+// change: typed, clicked in a thread, on a panel or in the Home tab, put
+// back by a timer, or run from a terminal.
+//
+//  1. authorize (a timer's revert was authorized when it was set);
+//  2. the confirmation rule for `all` in a large call;
+//  3. Begin on the surface, one Plivo call per member;
+//  4. a person's later decision wins: the timers of the member fields just
+//     changed are superseded; a timed change sets its own timer;
+//  5. Answer on the surface, then the audit record.
+func (s *Service) Do(ctx context.Context, req Request, surface Surface) Outcome {
+	s.init()
+	c := req.Change
+	o := Outcome{RequestID: req.ID, Requester: req.Requester, Change: c, Source: req.Source,
+		Reverts: req.Reverts, Notes: req.Notes, LiveMembers: -1, Started: s.now()}
 	ctx, cancel := context.WithTimeout(ctx, s.timeout())
 	defer cancel()
-	if o.Change.Coaching() {
-		o.Warnings = s.coachWarnings(ctx, o.Change)
+
+	if req.Source != Revert {
+		refusal, authErr := s.Authorize(ctx, req.Requester, c)
+		if authErr != nil {
+			s.Logger.Warn("user-group lookup failed during authorization", "request_id", req.ID, "user_id", req.Requester.UserID, "err", authErr)
+		}
+		if refusal != nil {
+			o.Refusal = refusal
+			return s.finish(ctx, o, surface)
+		}
 	}
-	o.Results = s.update(ctx, o.Change)
-	o.Duration = s.now().Sub(o.Started)
+	if s.rule().Ask(c, -1) {
+		live, err := s.countLive(ctx, c.MPC)
+		if err != nil {
+			o.Err = fmt.Errorf("%w: %w", errCountFailed, err)
+			return s.finish(ctx, o, surface)
+		}
+		o.LiveMembers = live
+	}
+	if s.rule().Ask(c, o.LiveMembers) {
+		o.Confirm = &Confirmation{LiveMembers: o.LiveMembers, Threshold: s.ConfirmAllAbove}
+		return s.finish(ctx, o, surface)
+	}
+
+	if req.Once != nil && !req.Once(ctx) {
+		o.Duplicate = true
+		return s.finish(ctx, o, surface)
+	}
+
+	surface.Begin(ctx, o)
+	if c.Coaching() {
+		o.Warnings = s.coachWarnings(ctx, c)
+	}
+	o.Results = s.update(ctx, c)
+
+	var timer *Timer
+	if done := o.Done(); len(done) > 0 {
+		if req.Source != Revert {
+			s.supersede(ctx, o, done)
+		}
+		if c.For > 0 {
+			applied := c.WithMembers(done...)
+			applied.Confirmed = true
+			t := NewTimer(newTimerID(), applied, req.Requester, req.Source, s.now(), c.For, Place{})
+			timer = &t
+			o.Timer = &TimerInfo{ID: t.ID, Due: t.Due, For: c.For}
+		}
+	}
+	place := s.answer(ctx, &o, surface)
+	if timer != nil {
+		timer.Place = place
+		if err := s.Timers.Add(context.WithoutCancel(ctx), *timer); err != nil {
+			s.Logger.Error("timer not stored: it will not run", "timer_id", timer.ID, "err", err)
+			if s.Notify != nil {
+				s.Notify.TimerNotRun(context.WithoutCancel(ctx), *timer, "mpcbot could not store the timer")
+			}
+		}
+	}
+	s.audit(ctx, o)
 	return o
 }
+
+// finish answers and audits an outcome that did not reach Plivo.
+func (s *Service) finish(ctx context.Context, o Outcome, surface Surface) Outcome {
+	s.answer(ctx, &o, surface)
+	s.audit(ctx, o)
+	return o
+}
+
+// answer computes the follow-ups and hands the outcome to the surface.
+func (s *Service) answer(ctx context.Context, o *Outcome, surface Surface) Place {
+	o.Duration = s.now().Sub(o.Started)
+	if o.Refusal == nil && o.Confirm == nil && !o.Duplicate {
+		o.FollowUps = s.FollowUps(*o)
+	}
+	return surface.Answer(context.WithoutCancel(ctx), *o)
+}
+
+func (s *Service) audit(ctx context.Context, o Outcome) {
+	if s.Audit != nil {
+		s.Audit.Audit(context.WithoutCancel(ctx), o)
+	}
+}
+
+// supersede removes the member fields just changed from every pending timer
+// of the MPC and tells those timers' places.
+func (s *Service) supersede(ctx context.Context, o Outcome, done []plivo.Member) {
+	var fields []plivo.Field
+	for _, a := range o.Change.Actions {
+		fields = append(fields, a.Field)
+	}
+	sups, err := s.Timers.Supersede(ctx, o.Change.MPC, done, fields)
+	if err != nil {
+		s.Logger.Warn("could not supersede the timers of a changed member", "request_id", o.RequestID, "err", err)
+	}
+	if s.Notify == nil {
+		return
+	}
+	for _, sup := range sups {
+		s.Notify.TimerSuperseded(context.WithoutCancel(ctx), sup, o)
+	}
+}
+
+// Change runs c for r with no surface to show it on (the CLI, tests) and
+// returns the outcome.
+func (s *Service) Change(ctx context.Context, r Requester, c Change, src Source) Outcome {
+	return s.Do(ctx, Request{Requester: r, Source: src, Change: c}, Discard{})
+}
+
+// Discard is a Surface that shows nothing: the caller reads the Outcome.
+type Discard struct{}
+
+// Begin implements Surface.
+func (Discard) Begin(context.Context, Outcome) {}
+
+// Answer implements Surface.
+func (Discard) Answer(context.Context, Outcome) Place { return Place{} }
 
 // countLive returns the number of live participants of the MPC.
 func (s *Service) countLive(ctx context.Context, mpc plivo.MPC) (int, error) {
@@ -170,12 +333,10 @@ func (s *Service) update(ctx context.Context, c Change) []MemberResult {
 	results := make([]MemberResult, len(c.Members))
 	var wg sync.WaitGroup
 	for i, m := range c.Members {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
+		wg.Go(func() {
 			res, err := s.Plivo.UpdateParticipant(ctx, c.MPC, m, u)
 			results[i] = memberResult(c, m, res, err)
-		}()
+		})
 	}
 	wg.Wait()
 	return results
@@ -187,7 +348,7 @@ func memberResult(c Change, m plivo.Member, res plivo.UpdateResult, err error) M
 		if pe, ok := plivo.AsError(err); ok && pe.APIID != "" {
 			r.APIID = pe.APIID
 		}
-		ex := Explain(err, c)
+		ex := Explain(err, c.MPC)
 		text := "not applied — " + ex.Summary
 		if ex.Detail != "" {
 			text += ": " + ex.Detail
@@ -233,4 +394,11 @@ func (s *Service) Roster(ctx context.Context, mpc plivo.MPC) (Roster, error) {
 		}
 	}
 	return ro, nil
+}
+
+// newTimerID returns a random timer id: 16 lowercase base32 characters.
+func newTimerID() string {
+	b := make([]byte, 10)
+	_, _ = rand.Read(b)
+	return strings.ToLower(base32.StdEncoding.WithPadding(base32.NoPadding).EncodeToString(b))
 }

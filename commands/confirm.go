@@ -1,0 +1,56 @@
+package commands
+
+import (
+	"fmt"
+	"strings"
+)
+
+// ConfirmRule is the one rule for asking before a change runs: a change to
+// all members of a call with more live members than AllAbove (0: any call)
+// is confirmed first, typed (a question with a Confirm button) or clicked
+// (Slack's confirm dialog on the button).
+type ConfirmRule struct {
+	AllAbove int
+}
+
+// DefaultConfirmAllAbove is the default MPC_CONFIRM_ALL_ABOVE.
+const DefaultConfirmAllAbove = 5
+
+// Ask reports whether c must be confirmed before it runs in a call with
+// live members; live < 0 means the count is not known.
+func (r ConfirmRule) Ask(c Change, live int) bool {
+	if !c.All() || c.Confirmed {
+		return false
+	}
+	return r.AllAbove == 0 || live < 0 || live > r.AllAbove
+}
+
+// Prompt is a question asked before a button runs (Slack's confirm
+// dialog): title, text, and the label of the button that goes ahead.
+type Prompt struct {
+	Title string
+	Text  string
+	Yes   string
+}
+
+// ButtonPrompt returns what a button that runs c must carry: the change
+// (marked Confirmed when the dialog is the confirmation) and the dialog to
+// show first, nil when none. live is the call's live member count when
+// known (< 0 otherwise). Coach changes always warn that Plivo plays a beep.
+func (r ConfirmRule) ButtonPrompt(c Change, live int) (Change, *Prompt) {
+	var p *Prompt
+	if r.Ask(c, live) {
+		c.Confirmed = true
+		who := "every participant"
+		if live > 0 {
+			who = fmt.Sprintf("all %d live participants", live)
+		}
+		p = &Prompt{Title: "Change everyone?", Yes: "Yes, " + c.ActionsText(),
+			Text: fmt.Sprintf("This will %s %s of %s.", c.actionPhrase(), who, c.MPC)}
+	}
+	if c.Coaching() {
+		p = &Prompt{Title: "Coach mode", Yes: strings.ReplaceAll(c.ActionsText(), ",", " + "),
+			Text: "Plivo plays a beep on the call when coach mode changes."}
+	}
+	return c, p
+}
