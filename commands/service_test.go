@@ -19,6 +19,7 @@ const sup = "USUP"
 // fixture is a Service over a real plivo.Client talking to the simulator.
 type fixture struct {
 	sim *plivotest.Server
+	pc  *plivo.Client
 	svc *commands.Service
 	// customer, agent, supervisor are the sample MPC's member ids.
 	customer, agent, supervisor string
@@ -37,7 +38,7 @@ func newFixture(t *testing.T, confirmAbove int, r rate.Limit, burst int) fixture
 	if err != nil {
 		t.Fatal(err)
 	}
-	f := fixture{sim: sim, svc: &commands.Service{Plivo: pc, Policy: policy, ConfirmAllAbove: confirmAbove, Timeout: 5 * time.Second}}
+	f := fixture{sim: sim, pc: pc, svc: &commands.Service{Plivo: pc, Policy: policy, ConfirmAllAbove: confirmAbove, Timeout: 5 * time.Second}}
 	for _, p := range sim.Participants(plivotest.SampleMPCName) {
 		switch p.Role {
 		case "customer":

@@ -43,6 +43,9 @@ type Config struct {
 	ShutdownGrace time.Duration `env:"SHUTDOWN_GRACE" envDefault:"20s" hint:"a duration like 20s"`
 }
 
+// slackDefaultAPIURL is SLACK_API_URL's default.
+const slackDefaultAPIURL = "https://slack.com/api/"
+
 // need says which variables a subcommand requires.
 type need int
 

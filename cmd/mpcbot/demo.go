@@ -134,13 +134,13 @@ func (d demo) serve(ctx context.Context, text string) {
 		}
 		ro, err := d.svc.Roster(ctx, c.MPC)
 		if err != nil {
-			ex := commands.Explain(err, commands.Change{MPC: c.MPC})
+			ex := commands.Explain(err, c.MPC)
 			fmt.Fprintf(d.out, "❌ %s: %s\n→ %s\n\n", ex.Summary, ex.Detail, ex.Next)
 			return
 		}
 		fmt.Fprintf(d.out, "%s\n", commands.RenderRosterText(ro))
 	case commands.Change:
-		o, _ := d.svc.Change(ctx, d.requester, c, commands.CLI)
+		o := d.svc.Change(ctx, d.requester, c, commands.CLI)
 		fmt.Fprint(d.out, commands.RenderText(o))
 		fmt.Fprint(d.out, nextSteps(o))
 		fmt.Fprintln(d.out)

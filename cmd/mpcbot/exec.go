@@ -55,14 +55,14 @@ func runExec(ctx context.Context, args []string, env map[string]string, stdout, 
 	case commands.List:
 		ro, err := svc.Roster(ctx, c.MPC)
 		if err != nil {
-			ex := commands.Explain(err, commands.Change{MPC: c.MPC})
+			ex := commands.Explain(err, c.MPC)
 			fmt.Fprintf(stderr, "❌ %s: %s\n→ %s\n", ex.Summary, ex.Detail, ex.Next)
 			return exitFailed
 		}
 		fmt.Fprint(stdout, commands.RenderRosterText(ro))
 		return exitOK
 	case commands.Change:
-		o, _ := svc.Change(ctx, requester, c, commands.CLI)
+		o := svc.Change(ctx, requester, c, commands.CLI)
 		logger.Info("audit", attrsToAny(o)...)
 		switch o.Status() {
 		case commands.StatusOK:

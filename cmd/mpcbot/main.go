@@ -16,6 +16,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"os/signal"
 	"strings"
@@ -140,10 +141,11 @@ func NewMain(cfg Config, logger *slog.Logger) (*Main, error) {
 	svc := &commands.Service{Plivo: m.Plivo, Policy: m.Policy, ConfirmAllAbove: cfg.ConfirmAllAbove, Timeout: cfg.CommandTimeout}
 	m.Bot, err = bot.New(bot.Config{
 		AppToken: cfg.SlackAppToken, BotToken: cfg.SlackBotToken, APIURL: cfg.SlackAPIURL,
-		Service: svc, ConfirmAllAbove: cfg.ConfirmAllAbove, AuditChannel: cfg.AuditChannel,
+		Service: svc, AuditChannel: cfg.AuditChannel,
 		QueueSize: cfg.QueueSize, CommandTimeout: cfg.CommandTimeout, ButtonMaxAge: cfg.ButtonMaxAge,
 		DoubleTapWindow: cfg.DoubleTapWindow, ShutdownGrace: cfg.ShutdownGrace, PingTimeout: cfg.SlackPingTimeout,
 		Logger: logger, Metrics: m.Metrics, HTTPClient: pooledClient(30 * time.Second),
+		ResponseURLAllowed: responseURLRule(cfg.SlackAPIURL),
 	})
 	if err != nil {
 		return nil, err
@@ -226,6 +228,23 @@ func (m *Main) Close() error {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	return m.httpServer.Shutdown(ctx)
+}
+
+// responseURLRule is where mpcbot posts response_urls: Slack's hosts only
+// (bot.SlackResponseURL) — and, when SLACK_API_URL points elsewhere (a
+// proxy, the fake Slack of the tests), that same origin too.
+func responseURLRule(apiURL string) func(string) bool {
+	api, err := url.Parse(apiURL)
+	if err != nil || apiURL == slackDefaultAPIURL {
+		return bot.SlackResponseURL
+	}
+	return func(raw string) bool {
+		if bot.SlackResponseURL(raw) {
+			return true
+		}
+		u, err := url.Parse(raw)
+		return err == nil && u.User == nil && u.Scheme == api.Scheme && u.Host == api.Host
+	}
 }
 
 // pooledClient returns an HTTP client that keeps enough idle connections
