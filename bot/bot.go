@@ -39,9 +39,9 @@ const (
 	DefaultConnections     = 2
 	DefaultTimedDefault    = 2 * time.Minute
 	// MaxConnections is Slack's limit of Socket Mode connections per app.
-	MaxConnections = 10
-	envelopeMemory         = 15 * time.Minute
-	socketCloseWait        = 2 * time.Second // for slack-go to close the connections on shutdown
+	MaxConnections  = 10
+	envelopeMemory  = 15 * time.Minute
+	socketCloseWait = 2 * time.Second // for slack-go to close the connections on shutdown
 	// shutdownMargin bounds shutdown beyond ShutdownGrace: closing the
 	// connections, telling users their commands were stopped, the audit
 	// channel.
@@ -123,8 +123,8 @@ type Bot struct {
 	// reconnects); the hot chat.* calls go through it directly.
 	httpClient *http.Client
 	conns      []*connection
-	svc     *commands.Service
-	now     func() time.Time
+	svc        *commands.Service
+	now        func() time.Time
 
 	pending     atomic.Int64 // accepted commands not yet finished
 	jobs        chan job
@@ -137,8 +137,8 @@ type Bot struct {
 	replies     sync.WaitGroup         // replies sent outside a worker
 	// replyBase bounds every reply to Slack: cancelled when shutdown has
 	// taken ShutdownGrace + shutdownMargin.
-	replyBase    context.Context
-	stopReplies  context.CancelFunc
+	replyBase   context.Context
+	stopReplies context.CancelFunc
 }
 
 // New validates cfg and builds a Bot; it does not connect until Run.

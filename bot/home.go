@@ -184,4 +184,3 @@ func (s *homeSurface) Answer(ctx context.Context, o commands.Outcome) commands.P
 	}
 	return got
 }
-

@@ -2,9 +2,9 @@ package commands
 
 import (
 	"fmt"
-	"time"
 	"sort"
 	"strings"
+	"time"
 
 	"github.com/mpcbot/mpcbot/plivo"
 )

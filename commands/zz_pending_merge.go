@@ -12,7 +12,7 @@ import (
 
 type CancelTimer struct{ ID string }
 
-func (CancelTimer) isCommand()      {}
+func (CancelTimer) isCommand()     {}
 func (c CancelTimer) Text() string { return "cancel-timer " + c.ID }
 
 type localTimers struct {
