@@ -152,8 +152,8 @@ func (e *envelope) timedOutLocked(now time.Time, deadline time.Duration) bool {
 func (e *envelope) record(now time.Time, deadline time.Duration) EnvelopeRecord {
 	return EnvelopeRecord{
 		ID: e.id, Type: e.kind, Frame: append(json.RawMessage(nil), e.frame...),
-		Deliveries: append([]Delivery(nil), e.deliveries...),
-		Acks:       append([]Ack(nil), e.acks...),
+		Deliveries:     append([]Delivery(nil), e.deliveries...),
+		Acks:           append([]Ack(nil), e.acks...),
 		TimedOut:       e.timedOutLocked(now, deadline),
 		DispatchFailed: e.dispatchFailed,
 	}

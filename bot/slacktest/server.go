@@ -191,7 +191,7 @@ type Server struct {
 	index      map[string]*stored // channel + "/" + ts
 	log        []Message
 	hooks      map[string]*responseHook
-	dms        map[string]string // user id → the app's DM channel with that user
+	dms        map[string]string  // user id → the app's DM channel with that user
 	buckets    map[string]*bucket // per channel, for the posting rate limit
 	postRate   float64            // messages per second per channel; 0 = no limit
 	postBurst  int
@@ -252,27 +252,27 @@ func Start(opts ...Option) (*Server, error) {
 		return nil, fmt.Errorf("slacktest: listen: %w", err)
 	}
 	s := &Server{
-		cfg:        cfg,
-		baseURL:    "http://" + ln.Addr().String(),
-		listener:   ln,
-		changed:    make(chan struct{}),
-		tickets:    map[string]bool{},
-		envelopes:  map[string]*envelope{},
-		failNext:   map[string][]Failure{},
-		failAlways: map[string]Failure{},
-		callCounts: map[string]int{},
-		channels:   map[string]*channel{},
-		users:      map[string]string{},
-		groups:     map[string][]string{},
-		index:      map[string]*stored{},
-		hooks:      map[string]*responseHook{},
-		dms:        map[string]string{},
-		buckets:    map[string]*bucket{},
-		postRate:   cfg.postRate,
-		postBurst:  cfg.postBurst,
-		rng:        mrand.New(mrand.NewPCG(seed, seed^0x9e3779b97f4a7c15)),
+		cfg:         cfg,
+		baseURL:     "http://" + ln.Addr().String(),
+		listener:    ln,
+		changed:     make(chan struct{}),
+		tickets:     map[string]bool{},
+		envelopes:   map[string]*envelope{},
+		failNext:    map[string][]Failure{},
+		failAlways:  map[string]Failure{},
+		callCounts:  map[string]int{},
+		channels:    map[string]*channel{},
+		users:       map[string]string{},
+		groups:      map[string][]string{},
+		index:       map[string]*stored{},
+		hooks:       map[string]*responseHook{},
+		dms:         map[string]string{},
+		buckets:     map[string]*bucket{},
+		postRate:    cfg.postRate,
+		postBurst:   cfg.postBurst,
+		rng:         mrand.New(mrand.NewPCG(seed, seed^0x9e3779b97f4a7c15)),
 		homeEnabled: !cfg.homeTabDisabled,
-		homes:      map[string][]HomeView{},
+		homes:       map[string][]HomeView{},
 	}
 	// Slack does not check the Origin header; slack-go sends https://api.slack.com,
 	// which gorilla's default check would refuse.

@@ -340,4 +340,3 @@ func (s *Server) disconnectConn(c *wsConn, reason string) bool {
 	c.closeWithFrame(closeNormal, "")
 	return true
 }
-
