@@ -66,6 +66,7 @@ type BlocksError struct {
 	Messages []string
 }
 
+// Error describes the rejection with its messages.
 func (e *BlocksError) Error() string {
 	return "slacktest: " + e.Code + ": " + strings.Join(e.Messages, "; ")
 }
