@@ -25,6 +25,10 @@ const (
 	maxConfirmTitle   = 100
 	maxConfirmText    = 300
 	maxConfirmButton  = 30
+	// maxMessageBlocks and maxViewBlocks are the block limits of messages and
+	// of Home tabs (and modals).
+	maxMessageBlocks = 50
+	maxViewBlocks    = 100
 )
 
 // knownBlockTypes are accepted; those with rules below are checked in depth.
@@ -62,6 +66,7 @@ type BlocksError struct {
 	Messages []string
 }
 
+// Error describes the rejection with its messages.
 func (e *BlocksError) Error() string {
 	return "slacktest: " + e.Code + ": " + strings.Join(e.Messages, "; ")
 }
@@ -70,27 +75,38 @@ func (e *BlocksError) Error() string {
 // rules the fake's chat methods and response_url enforce (listed in the package
 // documentation). It returns a *BlocksError when Slack would refuse them.
 func ValidateBlocks(blocks []byte) error {
-	if _, _, code, msgs := validateBlocks(string(blocks), 50); code != "" {
+	if _, _, code, msgs := validateBlocks(string(blocks), maxMessageBlocks, "/blocks"); code != "" {
 		return &BlocksError{Code: code, Messages: msgs}
 	}
 	return nil
 }
 
-// validateBlocks checks a blocks JSON array for a message (at most maxBlocks).
-// It returns the compact array, the number of blocks, and on failure the Slack
+// ValidateHomeBlocks checks a Home tab's blocks JSON array like views.publish
+// does: the same rules as ValidateBlocks, with the 100-block limit of views.
+// Pointers in the messages start at /view/blocks, as views.publish reports them.
+func ValidateHomeBlocks(blocks []byte) error {
+	if _, _, code, msgs := validateBlocks(string(blocks), maxViewBlocks, "/view/blocks"); code != "" {
+		return &BlocksError{Code: code, Messages: msgs}
+	}
+	return nil
+}
+
+// validateBlocks checks a blocks JSON array (at most maxBlocks) found at the
+// JSON pointer root ("/blocks" in a message, "/view/blocks" in a view). It
+// returns the compact array, the number of blocks, and on failure the Slack
 // error code ("invalid_blocks_format" when not a JSON array, else
 // "invalid_blocks") with Slack-style messages.
-func validateBlocks(blocks string, maxBlocks int) (json.RawMessage, int, string, []string) {
+func validateBlocks(blocks string, maxBlocks int, root string) (json.RawMessage, int, string, []string) {
 	var list []json.RawMessage
 	if err := json.Unmarshal([]byte(blocks), &list); err != nil {
 		return nil, 0, "invalid_blocks_format", []string{"[ERROR] blocks must be a JSON array of block objects"}
 	}
 	c := &blockCheck{blockIDs: map[string]bool{}}
 	if len(list) > maxBlocks {
-		c.fail("/blocks", "no more than %d items allowed", maxBlocks)
+		c.fail(root, "no more than %d items allowed", maxBlocks)
 	}
 	for i, raw := range list {
-		c.block(fmt.Sprintf("/blocks/%d", i), raw)
+		c.block(fmt.Sprintf("%s/%d", root, i), raw)
 	}
 	if len(c.msgs) > 0 {
 		return nil, 0, "invalid_blocks", c.msgs
@@ -345,7 +361,8 @@ func (c *blockCheck) confirm(ptr string, raw json.RawMessage) {
 		return
 	}
 	c.requiredText(ptr, obj, "title", maxConfirmTitle, "plain_text")
-	c.requiredText(ptr, obj, "text", maxConfirmText, "plain_text", "mrkdwn")
+	// Slack documents the dialog's text as a plain_text object.
+	c.requiredText(ptr, obj, "text", maxConfirmText, "plain_text")
 	c.requiredText(ptr, obj, "confirm", maxConfirmButton, "plain_text")
 	c.requiredText(ptr, obj, "deny", maxConfirmButton, "plain_text")
 	if st, ok := c.str(ptr, obj, "style"); ok && st != "primary" && st != "danger" {

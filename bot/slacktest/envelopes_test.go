@@ -26,6 +26,7 @@ func TestSlashCommandDecodesAndAcks(t *testing.T) {
 			srv := newTestServer(t)
 			srv.AddUser("U0AGENT1", "agent.one")
 			bot := startBot(t, webClient(srv))
+			bot.next(t, socketmode.EventTypeHello)
 			id := srv.SendSlashCommand(SlashCommand{Text: "mute conf1 alice", UserID: "U0AGENT1"})
 
 			evt := bot.next(t, socketmode.EventTypeSlashCommand)
@@ -74,6 +75,7 @@ func TestSlashCommandDecodesAndAcks(t *testing.T) {
 func TestAckPayloadWithInvalidBlocksIsNotShown(t *testing.T) {
 	srv := newTestServer(t)
 	bot := startBot(t, webClient(srv))
+	bot.next(t, socketmode.EventTypeHello)
 	id := srv.SendSlashCommand(SlashCommand{Text: "help"})
 	evt := bot.next(t, socketmode.EventTypeSlashCommand)
 	payload := map[string]any{"blocks": []any{map[string]any{"type": "header", "text": map[string]any{"type": "mrkdwn", "text": "*no*"}}}}
@@ -121,6 +123,7 @@ func TestBlockActionDecodes(t *testing.T) {
 		t.Fatal(err)
 	}
 	bot := startBot(t, api)
+	bot.next(t, socketmode.EventTypeHello)
 
 	tests := []struct {
 		name      string
@@ -358,6 +361,7 @@ func TestSocketFramesMatchFixtures(t *testing.T) {
 func TestEventsAPIEnvelopeRedelivery(t *testing.T) {
 	srv := newTestServer(t)
 	bot := startBot(t, webClient(srv))
+	bot.next(t, socketmode.EventTypeHello)
 	fixture := readFixture(t, "events_api_app_mention_envelope.slack-go-test.json")
 	id := srv.SendEnvelope(fixture)
 	if id != "c67a03d0-4094-4744-90ca-d286e00a3ab1" {
@@ -394,6 +398,7 @@ func TestDirectMessageFallsBackToResponseURL(t *testing.T) {
 	srv := newTestServer(t)
 	api := webClient(srv)
 	bot := startBot(t, api)
+	bot.next(t, socketmode.EventTypeHello)
 	srv.SendSlashCommand(SlashCommand{ChannelID: "D0DM12345", Text: "status conf1"})
 	evt := bot.next(t, socketmode.EventTypeSlashCommand)
 	cmd := evt.Data.(slack.SlashCommand)

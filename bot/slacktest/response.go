@@ -64,7 +64,7 @@ func (s *Server) handleResponseURL(w http.ResponseWriter, r *http.Request) {
 		s.writeResult(w, "response_url", p, failureResult(f))
 		return
 	}
-	body, err := io.ReadAll(io.LimitReader(r.Body, 1<<20))
+	body, err := io.ReadAll(io.LimitReader(r.Body, maxBodyBytes))
 	ct, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type"))
 	var rb responseBody
 	if err != nil || ct != "application/json" || json.Unmarshal(body, &rb) != nil {
@@ -123,13 +123,13 @@ func (s *Server) respond(h *responseHook, rb responseBody) apiResult {
 		s.notifyLocked()
 		return okResult(nil)
 	}
-	c, bad := checkContent(rb.Text, rawString(rb.Blocks), rawString(rb.Attachments))
+	c, bad := checkContent(rb.Text, rawString(rb.Blocks), rawString(rb.Attachments), postText)
 	if bad.body != nil {
 		return bad
 	}
 	if rb.ReplaceOriginal && target != nil {
 		h.uses++
-		target.msg.Text, target.msg.Blocks = c.text, c.blocks
+		target.msg.Text, target.msg.Blocks, target.msg.Truncated = c.text, c.blocks, c.truncated
 		target.msg.Edits++
 		logged := target.msg
 		logged.Method, logged.Time = base.Method, now
@@ -140,10 +140,10 @@ func (s *Server) respond(h *responseHook, rb responseBody) apiResult {
 		return okResult(nil)
 	}
 	m := base
-	m.Channel, m.Text, m.Blocks = h.channel, c.text, c.blocks
+	m.Channel, m.Text, m.Blocks, m.Truncated = h.channel, c.text, c.blocks, c.truncated
 	if rb.ResponseType == "in_channel" {
 		if rb.ThreadTS != "" {
-			if bad := s.checkThreadLocked(h.channel, rb.ThreadTS); bad.body != nil {
+			if _, bad := s.threadParentLocked(h.channel, rb.ThreadTS); bad.body != nil {
 				return bad
 			}
 			m.ThreadTS = rb.ThreadTS
@@ -170,18 +170,22 @@ func (s *Server) renderAckLocked(env *envelope, payload json.RawMessage, now tim
 	if text == "" && strings.TrimSpace(blocks) == "" && rawString(rb.Attachments) == "" {
 		return "" // an empty payload is a plain ack
 	}
-	c, bad := checkContent(text, blocks, rawString(rb.Attachments))
+	c, bad := checkContent(text, blocks, rawString(rb.Attachments), postText)
 	if bad.body != nil {
 		code, _ := bad.body["error"].(string)
 		return code
 	}
 	m := Message{
 		Method: "ack", Channel: env.channel, TS: s.nextTSLocked(), Text: c.text, Blocks: c.blocks,
-		ResponseType: rb.ResponseType, EnvelopeID: env.id, Time: now,
+		Truncated: c.truncated, ResponseType: rb.ResponseType, EnvelopeID: env.id, Time: now,
 	}
 	if rb.ResponseType != "in_channel" {
 		m.Ephemeral, m.User = true, env.user
 	}
-	s.storeLocked(m, true)
+	st := s.storeLocked(m, true)
+	if env.hook != nil {
+		// The ack's reply is what the command's response_url replaces or deletes.
+		env.hook.original = st
+	}
 	return ""
 }

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	mrand "math/rand/v2"
 	"net"
 	"net/http"
 	"strings"
@@ -44,6 +45,9 @@ const (
 	DefaultResponseURLUses = 5
 	// DefaultResponseURLLifetime is how long a response_url stays usable.
 	DefaultResponseURLLifetime = 30 * time.Minute
+	// DefaultRefreshWarningLead is how long a refresh with a warning keeps the
+	// link open between "warning" and "refresh_requested" (Slack: about 10 s).
+	DefaultRefreshWarningLead = 10 * time.Second
 
 	// maxAckBytes is the size at which Slack silently drops a Socket Mode response
 	// (slack-go socketmode.go maxResponseSize).
@@ -61,6 +65,15 @@ var (
 	ErrUnknownEnvelope = errors.New("slacktest: unknown envelope id")
 	// ErrNoSuchButton means the message or the button to click does not exist.
 	ErrNoSuchButton = errors.New("slacktest: no such message or button")
+	// ErrDispatchFailed means no connection was open when the envelope was
+	// sent: Slack did not hold it and the user saw dispatch_failed.
+	ErrDispatchFailed = errors.New("slacktest: dispatch_failed: no open connection")
+	// ErrNoSuchConnection means no open connection has that id (or none is open).
+	ErrNoSuchConnection = errors.New("slacktest: no such open connection")
+	// ErrNoSuchChannel means the channel does not exist on the server.
+	ErrNoSuchChannel = errors.New("slacktest: no such channel")
+	// ErrNoSuchMessage means the channel has no visible message with that ts.
+	ErrNoSuchMessage = errors.New("slacktest: no such message")
 )
 
 type config struct {
@@ -73,6 +86,12 @@ type config struct {
 	responseUses              int
 	responseTTL               time.Duration
 	chatWritePublic           bool
+	homeTabDisabled           bool
+	refreshLead               time.Duration
+	seed                      *uint64
+	postRate                  float64 // messages per second per channel; 0 = no limit
+	postBurst                 int
+	now                       func() time.Time // clock of the rate limiter
 	logger                    *slog.Logger
 }
 
@@ -107,6 +126,21 @@ func WithResponseURLLimits(uses int, lifetime time.Duration) Option {
 // public channels it is not a member of.
 func WithChatWritePublic() Option { return func(c *config) { c.chatWritePublic = true } }
 
+// WithSeed makes the random choices (which connection gets an envelope,
+// which one RefreshRandomConnection picks) reproducible: the same seed and the
+// same sequence of calls and connections give the same choices. Without it the
+// seed is random.
+func WithSeed(seed uint64) Option { return func(c *config) { c.seed = &seed } }
+
+// WithRefreshWarningLead sets how long RefreshConnection with a warning keeps
+// the link open between "warning" and "refresh_requested" (default 10 s,
+// Slack's "about 10 seconds").
+func WithRefreshWarningLead(d time.Duration) Option { return func(c *config) { c.refreshLead = d } }
+
+// WithHomeTabDisabled turns the app's Home tab off: views.publish of a home
+// view answers not_enabled (see also SetHomeTab).
+func WithHomeTabDisabled() Option { return func(c *config) { c.homeTabDisabled = true } }
+
 // WithLogger sets the logger for server-side diagnostics (default: discard).
 // Tokens are never logged.
 func WithLogger(l *slog.Logger) Option { return func(c *config) { c.logger = l } }
@@ -133,14 +167,13 @@ type Server struct {
 	seq     int64 // source of unique ids (tickets, response urls, triggers)
 
 	// Socket Mode state.
+	rng          *mrand.Rand // random choices; used with mu held
 	tickets      map[string]bool
 	conns        []*wsConn // upgraded and not yet ended, in open order
 	connLog      []ConnectionInfo
 	nextConnID   int
-	rr           int
 	flap         bool
 	silentNew    bool
-	pending      []*envelope
 	envelopes    map[string]*envelope
 	envelopeList []*envelope
 	stats        Stats
@@ -158,6 +191,15 @@ type Server struct {
 	index      map[string]*stored // channel + "/" + ts
 	log        []Message
 	hooks      map[string]*responseHook
+	dms        map[string]string  // user id → the app's DM channel with that user
+	buckets    map[string]*bucket // per channel, for the posting rate limit
+	postRate   float64            // messages per second per channel; 0 = no limit
+	postBurst  int
+	rateStyle  RateLimitStyle
+
+	// Home tab state.
+	homeEnabled bool
+	homes       map[string][]HomeView // user id → views published, oldest first
 }
 
 // NewServer starts a fake Slack on 127.0.0.1. Like httptest.NewServer it
@@ -181,8 +223,9 @@ func Start(opts ...Option) (*Server, error) {
 		verificationToken: "fakeverificationtoken",
 		pingInterval:      DefaultPingInterval, ackTimeout: DefaultAckTimeout,
 		maxConns: DefaultMaxConnections, responseUses: DefaultResponseURLUses,
-		responseTTL: DefaultResponseURLLifetime,
-		logger:      slog.New(slog.DiscardHandler),
+		responseTTL: DefaultResponseURLLifetime, refreshLead: DefaultRefreshWarningLead,
+		now:    time.Now,
+		logger: slog.New(slog.DiscardHandler),
 	}
 	for _, o := range opts {
 		o(&cfg)
@@ -192,10 +235,16 @@ func Start(opts ...Option) (*Server, error) {
 		return nil, errors.New("slacktest: app-level token must start with xapp-")
 	case !strings.HasPrefix(cfg.botToken, "xoxb-"):
 		return nil, errors.New("slacktest: bot token must start with xoxb-")
-	case cfg.pingInterval <= 0, cfg.ackTimeout <= 0, cfg.responseTTL <= 0:
+	case cfg.pingInterval <= 0, cfg.ackTimeout <= 0, cfg.responseTTL <= 0, cfg.refreshLead < 0:
 		return nil, errors.New("slacktest: intervals must be positive")
 	case cfg.maxConns < 1, cfg.responseUses < 1:
 		return nil, errors.New("slacktest: limits must be at least 1")
+	case cfg.postRate < 0, cfg.postRate > 0 && cfg.postBurst < 1:
+		return nil, errors.New("slacktest: the channel rate limit needs a positive rate and a burst of at least 1")
+	}
+	seed := randomSeed()
+	if cfg.seed != nil {
+		seed = *cfg.seed
 	}
 
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
@@ -203,20 +252,27 @@ func Start(opts ...Option) (*Server, error) {
 		return nil, fmt.Errorf("slacktest: listen: %w", err)
 	}
 	s := &Server{
-		cfg:        cfg,
-		baseURL:    "http://" + ln.Addr().String(),
-		listener:   ln,
-		changed:    make(chan struct{}),
-		tickets:    map[string]bool{},
-		envelopes:  map[string]*envelope{},
-		failNext:   map[string][]Failure{},
-		failAlways: map[string]Failure{},
-		callCounts: map[string]int{},
-		channels:   map[string]*channel{},
-		users:      map[string]string{},
-		groups:     map[string][]string{},
-		index:      map[string]*stored{},
-		hooks:      map[string]*responseHook{},
+		cfg:         cfg,
+		baseURL:     "http://" + ln.Addr().String(),
+		listener:    ln,
+		changed:     make(chan struct{}),
+		tickets:     map[string]bool{},
+		envelopes:   map[string]*envelope{},
+		failNext:    map[string][]Failure{},
+		failAlways:  map[string]Failure{},
+		callCounts:  map[string]int{},
+		channels:    map[string]*channel{},
+		users:       map[string]string{},
+		groups:      map[string][]string{},
+		index:       map[string]*stored{},
+		hooks:       map[string]*responseHook{},
+		dms:         map[string]string{},
+		buckets:     map[string]*bucket{},
+		postRate:    cfg.postRate,
+		postBurst:   cfg.postBurst,
+		rng:         mrand.New(mrand.NewPCG(seed, seed^0x9e3779b97f4a7c15)),
+		homeEnabled: !cfg.homeTabDisabled,
+		homes:       map[string][]HomeView{},
 	}
 	// Slack does not check the Origin header; slack-go sends https://api.slack.com,
 	// which gorilla's default check would refuse.
@@ -339,6 +395,16 @@ func (s *Server) goTrackedLocked(f func()) bool {
 		f()
 	}()
 	return true
+}
+
+func randomSeed() uint64 {
+	b := make([]byte, 8)
+	_, _ = rand.Read(b)
+	var v uint64
+	for _, x := range b {
+		v = v<<8 | uint64(x)
+	}
+	return v
 }
 
 func randomHex(n int) string {

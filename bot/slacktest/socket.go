@@ -1,7 +1,6 @@
 package slacktest
 
 import (
-	"context"
 	"encoding/json"
 	"fmt"
 	"net/http"
@@ -21,55 +20,14 @@ const (
 	ReasonTooManyWebsockets = "too_many_websockets"
 )
 
+// outcomeClosedByClient is the ConnectionInfo.Outcome of a link the client closed.
+const outcomeClosedByClient = "closed by client"
+
+// closeNormal is the close code sent after a disconnect message.
+const closeNormal = websocket.CloseNormalClosure
+
 // writeTimeout bounds every websocket write so a stuck client cannot block the server.
 const writeTimeout = 5 * time.Second
-
-// Stats counts what happened on the Socket Mode side. Read it with Server.Stats.
-type Stats struct {
-	// OpenCalls counts apps.connections.open calls, failed ones included.
-	OpenCalls int
-	// ConnectionsOpened counts websocket upgrades that succeeded.
-	ConnectionsOpened int
-	// RejectedUpgrades counts upgrade attempts with a missing, unknown or used ticket.
-	RejectedUpgrades int
-	// LiveConnections is the number of connections currently registered for delivery
-	// (silenced ones included).
-	LiveConnections int
-	// Hellos counts hello messages sent.
-	Hellos int
-	// Pings and Pongs count websocket PINGs sent and PONGs received.
-	Pings, Pongs int
-	// Delivered counts envelope writes (redeliveries included); Queued is the
-	// number waiting for a live connection.
-	Delivered, Queued int
-	// Acks counts acks for known envelopes; DuplicateAcks those after the first.
-	Acks, DuplicateAcks int
-	// UnknownAcks counts acks naming an envelope that was never sent.
-	UnknownAcks int
-	// DroppedAcks counts frames of 20 KB or more, which Slack silently drops.
-	DroppedAcks int
-	// IgnoredFrames counts frames that arrived on a silenced connection (lost, as on a dead link).
-	IgnoredFrames int
-	// BadFrames counts frames that were not JSON objects with an envelope_id.
-	BadFrames int
-	// AckTimeouts counts envelopes with a delivery not acknowledged within the
-	// ack deadline (the user saw an error), redelivered ones included.
-	AckTimeouts int
-}
-
-// ConnectionInfo describes one websocket connection (see Server.Connections).
-type ConnectionInfo struct {
-	ID       int
-	OpenedAt time.Time
-	// ClosedAt is zero while the connection is open.
-	ClosedAt time.Time
-	// Live means registered for delivery (not flapped, not over the limit, not ended).
-	Live bool
-	// Silent means the connection was silenced: no pings, no envelopes.
-	Silent bool
-	// Outcome says how the connection ended or why it never went live.
-	Outcome string
-}
 
 type connState int
 
@@ -83,8 +41,10 @@ type wsConn struct {
 	id       int
 	ws       *websocket.Conn
 	host     string
+	remote   string
 	openedAt time.Time
 	state    connState // guarded by Server.mu
+	warned   bool      // a refresh warning was sent; guarded by Server.mu
 	silent   atomic.Bool
 	writeMu  sync.Mutex
 	done     chan struct{}
@@ -178,7 +138,7 @@ func (s *Server) handleLink(w http.ResponseWriter, r *http.Request) {
 	s.nextConnID++
 	c := &wsConn{
 		id: s.nextConnID, ws: ws, openedAt: now, done: make(chan struct{}),
-		host: fmt.Sprintf("applink-fake-%d", s.nextConnID),
+		host: fmt.Sprintf("applink-fake-%d", s.nextConnID), remote: r.RemoteAddr,
 	}
 	open := 0
 	for _, o := range s.conns {
@@ -189,7 +149,7 @@ func (s *Server) handleLink(w http.ResponseWriter, r *http.Request) {
 	tooMany := open >= s.cfg.maxConns
 	flap := s.flap
 	s.stats.ConnectionsOpened++
-	s.connLog = append(s.connLog, ConnectionInfo{ID: c.id, OpenedAt: now})
+	s.connLog = append(s.connLog, ConnectionInfo{ID: c.id, Host: c.host, RemoteAddr: c.remote, OpenedAt: now})
 	if !tooMany {
 		s.conns = append(s.conns, c)
 	}
@@ -203,7 +163,7 @@ func (s *Server) handleLink(w http.ResponseWriter, r *http.Request) {
 	if tooMany {
 		s.endConn(c, "too_many_websockets")
 		_ = c.writeText(disconnectJSON(ReasonTooManyWebsockets, c.host))
-		c.closeWithFrame(websocket.CloseNormalClosure, "")
+		c.closeWithFrame(closeNormal, "")
 		return
 	}
 
@@ -246,7 +206,7 @@ func (s *Server) handleLink(w http.ResponseWriter, r *http.Request) {
 	s.cfg.logger.Debug("slacktest: hello sent", "connection", c.id, "flap", flap)
 	if flap {
 		s.endConn(c, "flapped after hello")
-		c.closeWithFrame(websocket.CloseNormalClosure, "")
+		c.closeWithFrame(closeNormal, "")
 		return
 	}
 
@@ -255,9 +215,8 @@ func (s *Server) handleLink(w http.ResponseWriter, r *http.Request) {
 		s.notify()
 		return nil
 	})
-	s.flushPending()
 	s.readLoop(c)
-	s.endConn(c, "closed by client")
+	s.endConn(c, outcomeClosedByClient)
 	c.close()
 }
 
@@ -297,12 +256,16 @@ func (s *Server) pingLoop(c *wsConn) {
 	}
 }
 
-// endConn unregisters c (idempotent) and records why it ended.
-func (s *Server) endConn(c *wsConn, outcome string) {
+// endConn unregisters c and records why it ended. It reports false if c had
+// already ended.
+func (s *Server) endConn(c *wsConn, outcome string) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if c.state == connEnded {
-		return
+		return false
+	}
+	if outcome == outcomeClosedByClient && c.warned {
+		outcome += " after warning"
 	}
 	c.state = connEnded
 	s.conns = slices.DeleteFunc(s.conns, func(o *wsConn) bool { return o == c })
@@ -313,6 +276,7 @@ func (s *Server) endConn(c *wsConn, outcome string) {
 	})
 	s.cfg.logger.Debug("slacktest: connection ended", "connection", c.id, "outcome", outcome)
 	s.notifyLocked()
+	return true
 }
 
 func (s *Server) setConnLogLocked(id int, f func(*ConnectionInfo)) {
@@ -342,138 +306,37 @@ func (s *Server) liveConnsLocked() []*wsConn {
 	return live
 }
 
-// takeLiveConns unregisters and returns every live connection.
+// takeLiveConns unregisters every live connection and returns those it ended.
 func (s *Server) takeLiveConns(outcome string) []*wsConn {
 	s.mu.Lock()
 	live := s.liveConnsLocked()
 	s.mu.Unlock()
+	var taken []*wsConn
 	for _, c := range live {
-		s.endConn(c, outcome)
-	}
-	return live
-}
-
-// Disconnect sends {"type":"disconnect","reason":reason,...} to every live
-// connection and then closes it (close frame, then TCP). Known reasons:
-// ReasonWarning, ReasonRefreshRequested, ReasonLinkDisabled,
-// ReasonTooManyWebsockets. It returns the number of connections disconnected.
-func (s *Server) Disconnect(reason string) int {
-	live := s.takeLiveConns("disconnect " + reason)
-	for _, c := range live {
-		_ = c.writeText(disconnectJSON(reason, c.host))
-		c.closeWithFrame(websocket.CloseNormalClosure, "")
-	}
-	return len(live)
-}
-
-// DropConnections closes every live connection's TCP socket without a close
-// frame or disconnect message, like a network failure. It returns the number dropped.
-func (s *Server) DropConnections() int {
-	live := s.takeLiveConns("dropped")
-	for _, c := range live {
-		c.close()
-	}
-	return len(live)
-}
-
-// SilenceConnections makes every live connection go silent, like a half-open
-// link (slack-go issue #1093): the TCP connection stays open, but no more
-// PINGs or envelopes are sent on it and frames from the client are lost.
-// Envelopes wait for a connection that is not silent. New connections are
-// not affected (see SetSilent).
-func (s *Server) SilenceConnections() int {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	live := s.liveConnsLocked()
-	for _, c := range live {
-		c.silent.Store(true)
-		s.setConnLogLocked(c.id, func(ci *ConnectionInfo) { ci.Silent = true })
-	}
-	s.notifyLocked()
-	return len(live)
-}
-
-// SetSilent makes every connection opened from now on silent (on) or normal (off).
-// Connections that are already open keep their state.
-func (s *Server) SetSilent(on bool) {
-	s.mu.Lock()
-	s.silentNew = on
-	s.mu.Unlock()
-}
-
-// FlapAfterHello makes every new connection receive hello and then be closed
-// at once (on), the flapping link after which slack-go v0.35.0 reconnects with
-// no backoff. Count OpenCalls to check that a bot bounds its reconnect rate.
-func (s *Server) FlapAfterHello(on bool) {
-	s.mu.Lock()
-	s.flap = on
-	s.mu.Unlock()
-}
-
-// Stats returns a snapshot of the Socket Mode counters.
-func (s *Server) Stats() Stats {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.statsLocked(time.Now())
-}
-
-func (s *Server) statsLocked(now time.Time) Stats {
-	st := s.stats
-	st.OpenCalls = s.countCallsLocked("apps.connections.open")
-	st.LiveConnections = len(s.liveConnsLocked())
-	st.Pings = int(s.pings.Load())
-	st.Pongs = int(s.pongs.Load())
-	st.Queued = len(s.pending)
-	for _, e := range s.envelopeList {
-		if e.timedOutLocked(now, s.cfg.ackTimeout) {
-			st.AckTimeouts++
+		if s.endConn(c, outcome) {
+			taken = append(taken, c)
 		}
 	}
-	return st
+	return taken
 }
 
-// Connections returns every websocket connection so far, in open order.
-func (s *Server) Connections() []ConnectionInfo {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return slices.Clone(s.connLog)
-}
-
-// WaitStats waits until cond holds for the current Stats and returns them.
-func (s *Server) WaitStats(ctx context.Context, cond func(Stats) bool) (Stats, error) {
-	var st Stats
-	err := s.waitFor(ctx, func() bool {
-		st = s.statsLocked(time.Now())
-		return cond(st)
-	})
-	return st, err
-}
-
-// WaitConnections waits until at least n connections are live and not silent.
-func (s *Server) WaitConnections(ctx context.Context, n int) error {
-	return s.waitFor(ctx, func() bool {
-		count := 0
-		for _, c := range s.liveConnsLocked() {
-			if !c.silent.Load() {
-				count++
-			}
+// liveConnLocked returns the live connection with that id, or nil.
+func (s *Server) liveConnLocked(id int) *wsConn {
+	for _, c := range s.conns {
+		if c.id == id && c.state == connLive {
+			return c
 		}
-		return count >= n
-	})
+	}
+	return nil
 }
 
-// WaitConnectionAfter waits until a connection opened after t is live and not
-// silent, and returns it.
-func (s *Server) WaitConnectionAfter(ctx context.Context, t time.Time) (ConnectionInfo, error) {
-	var found ConnectionInfo
-	err := s.waitFor(ctx, func() bool {
-		for _, ci := range s.connLog {
-			if ci.Live && !ci.Silent && ci.OpenedAt.After(t) {
-				found = ci
-				return true
-			}
-		}
+// disconnectConn ends c with a disconnect message of that reason and a close
+// frame. It reports false (and sends nothing) if c had already ended.
+func (s *Server) disconnectConn(c *wsConn, reason string) bool {
+	if !s.endConn(c, "disconnect "+reason) {
 		return false
-	})
-	return found, err
+	}
+	_ = c.writeText(disconnectJSON(reason, c.host))
+	c.closeWithFrame(closeNormal, "")
+	return true
 }

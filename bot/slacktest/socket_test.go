@@ -190,8 +190,8 @@ func TestDropConnectionsMakesClientReconnect(t *testing.T) {
 	}
 }
 
-func TestSilentConnectionIsReplacedByPingWatchdog(t *testing.T) {
-	srv := newTestServer(t, WithPingInterval(100*time.Millisecond))
+func TestSilentConnectionLosesEnvelopesUntilReplaced(t *testing.T) {
+	srv := newTestServer(t, WithPingInterval(100*time.Millisecond), WithAckTimeout(300*time.Millisecond))
 	bot := startBot(t, webClient(srv), socketmode.OptionPingInterval(time.Second))
 	bot.next(t, socketmode.EventTypeHello)
 	if _, err := srv.WaitStats(waitCtx(t), func(s Stats) bool { return s.Pongs > 0 }); err != nil {
@@ -202,21 +202,36 @@ func TestSilentConnectionIsReplacedByPingWatchdog(t *testing.T) {
 	if n := srv.SilenceConnections(); n != 1 {
 		t.Fatalf("silenced %d, want 1", n)
 	}
-	// Sent while the only link is silent: must wait for the replacement.
+	// Sent while the only link is silent: Slack cannot tell, the envelope is lost.
 	id := srv.SendSlashCommand(SlashCommand{Text: "status conf1"})
-	if st := srv.Stats(); st.Queued != 1 {
-		t.Errorf("Queued = %d, want 1 while the link is silent", st.Queued)
+	rec, _ := srv.Envelope(id)
+	if len(rec.Deliveries) != 1 || !rec.Deliveries[0].Lost || rec.DispatchFailed {
+		t.Errorf("record = %+v, want one lost delivery", rec)
 	}
-	if _, err := srv.WaitConnectionAfter(waitCtx(t), before); err != nil {
+	if st := srv.Stats(); st.Lost != 1 || st.Delivered != 0 {
+		t.Errorf("stats = %+v, want one lost, none delivered", st)
+	}
+	if _, err := srv.WaitAck(waitCtx(t), id); !errors.Is(err, ErrAckTimeout) {
+		t.Errorf("WaitAck on the lost envelope = %v, want ErrAckTimeout", err)
+	}
+	ci, err := srv.WaitConnectionAfter(waitCtx(t), before)
+	if err != nil {
 		t.Fatalf("ping watchdog did not replace the silent connection: %v", err)
 	}
+	// Slack retries on the new link; the client sees the envelope only now.
+	if err := srv.Redeliver(id); err != nil {
+		t.Fatal(err)
+	}
 	evt := bot.next(t, socketmode.EventTypeSlashCommand)
-	if evt.Request.EnvelopeID != id {
-		t.Fatalf("envelope = %s, want %s", evt.Request.EnvelopeID, id)
+	if evt.Request.EnvelopeID != id || evt.Request.RetryAttempt != 1 {
+		t.Fatalf("request = %+v, want %s with retry_attempt 1", evt.Request, id)
 	}
 	bot.sm.Ack(*evt.Request)
 	if _, err := srv.WaitAck(waitCtx(t), id); err != nil {
-		t.Errorf("WaitAck: %v", err)
+		t.Errorf("WaitAck after redelivery: %v", err)
+	}
+	if rec, _ := srv.Envelope(id); len(rec.Deliveries) != 2 || rec.Deliveries[1].ConnectionID != ci.ID || rec.Deliveries[1].Lost {
+		t.Errorf("deliveries = %+v, want the second on connection %d", rec.Deliveries, ci.ID)
 	}
 	// The server notices the client's close of the silent link on its own schedule.
 	if _, err := srv.WaitStats(waitCtx(t), func(s Stats) bool { return s.LiveConnections == 1 }); err != nil {
@@ -300,29 +315,69 @@ func TestUpgradeNeedsValidUnusedTicket(t *testing.T) {
 	}
 }
 
-func TestEnvelopeQueuedUntilConnected(t *testing.T) {
+func TestNoConnectionIsDispatchFailed(t *testing.T) {
 	srv := newTestServer(t)
-	id := srv.SendSlashCommand(SlashCommand{Text: "mute conf1 all"})
-	if st := srv.Stats(); st.Queued != 1 || st.Delivered != 0 {
-		t.Fatalf("stats = %+v, want one queued", st)
+	srv.AddUser("U0AGENT1", "agent.one")
+	_, ts, err := webClient(srv).PostMessage(DefaultChannelID, slack.MsgOptionText("anchor", false),
+		slack.MsgOptionBlocks(buttonsBlocks("b", button("mpc.unmute", "unmute conf1 alice", "Unmute"))))
+	if err != nil {
+		t.Fatal(err)
 	}
-	// Not delivered: no deadline runs yet.
-	if rec, _ := srv.Envelope(id); rec.TimedOut || len(rec.Deliveries) != 0 {
-		t.Errorf("record = %+v, want undelivered and not timed out", rec)
+	slashID := srv.SendSlashCommand(SlashCommand{Text: "mute conf1 all", UserID: "U0AGENT1"})
+	clickID, err := srv.ClickButton(DefaultUserID, DefaultChannelID, ts, "mpc.unmute")
+	if err != nil {
+		t.Fatal(err)
 	}
+	homeID := srv.SendAppHomeOpened(AppHomeOpened{UserID: "U0AGENT1"})
+
+	for _, id := range []string{slashID, clickID, homeID} {
+		rec, _ := srv.Envelope(id)
+		if !rec.DispatchFailed || len(rec.Deliveries) != 0 || rec.TimedOut {
+			t.Errorf("record %s = %+v, want dispatch failed, undelivered, no timeout", rec.Type, rec)
+		}
+		if _, err := srv.WaitAck(waitCtx(t), id); !errors.Is(err, ErrDispatchFailed) {
+			t.Errorf("WaitAck(%s) = %v, want ErrDispatchFailed at once", rec.Type, err)
+		}
+	}
+	if st := srv.Stats(); st.DispatchFailed != 3 || st.Delivered != 0 {
+		t.Errorf("stats = %+v, want 3 dispatch failures", st)
+	}
+	// What the users saw: an error for the command and the click, nothing for the event.
+	want := map[string]string{
+		"U0AGENT1":    `/mpc failed with the error "dispatch_failed"`,
+		DefaultUserID: "dispatch_failed",
+	}
+	for user, text := range want {
+		got := srv.Ephemerals(user)
+		if len(got) != 1 || got[0].Method != "dispatch_failed" || got[0].Text != text || got[0].Channel != DefaultChannelID {
+			t.Errorf("%s sees %+v, want one dispatch_failed notice %q", user, got, text)
+		}
+	}
+
+	// Never delivered later: a client that connects now gets nothing, and
+	// the next command goes to it.
 	bot := startBot(t, webClient(srv))
-	evt := bot.next(t, socketmode.EventTypeSlashCommand)
-	if evt.Request.EnvelopeID != id {
-		t.Fatalf("envelope = %s, want %s", evt.Request.EnvelopeID, id)
+	bot.next(t, socketmode.EventTypeHello)
+	id := srv.SendSlashCommand(SlashCommand{Text: "help"})
+	if evt := bot.next(t, socketmode.EventTypeSlashCommand); evt.Request.EnvelopeID != id {
+		t.Fatalf("first envelope after connecting = %s, want the new one %s", evt.Request.EnvelopeID, id)
+	}
+	// A redelivery of a failed event (Slack retries events) now goes through.
+	if err := srv.Redeliver(homeID); err != nil {
+		t.Fatal(err)
+	}
+	evt := bot.next(t, socketmode.EventTypeEventsAPI)
+	if evt.Request.EnvelopeID != homeID || evt.Request.RetryAttempt != 1 {
+		t.Errorf("redelivered event = %+v", evt.Request)
 	}
 	bot.sm.Ack(*evt.Request)
-	if _, err := srv.WaitAck(waitCtx(t), id); err != nil {
-		t.Errorf("WaitAck: %v", err)
+	if _, err := srv.WaitAck(waitCtx(t), homeID); err != nil {
+		t.Errorf("WaitAck after redelivery: %v", err)
 	}
 }
 
 func TestEnvelopesSpreadOverConnectionsExactlyOnce(t *testing.T) {
-	srv := newTestServer(t)
+	srv := newTestServer(t, WithSeed(1))
 	var bots []*testBot
 	for range 2 {
 		bots = append(bots, startBot(t, webClient(srv)))

@@ -8,12 +8,10 @@ import (
 	"maps"
 	"mime"
 	"net/http"
-	"regexp"
 	"slices"
 	"strconv"
 	"strings"
 	"time"
-	"unicode/utf8"
 )
 
 // Failure is an injected Web API failure (see FailNext).
@@ -90,6 +88,9 @@ func (s *Server) CallCount(method string) int {
 
 func (s *Server) countCallsLocked(method string) int { return s.callCounts[method] }
 
+// maxBodyBytes bounds what the server reads of a request body.
+const maxBodyBytes = 4 << 20
+
 // params is a request's parameters from a form, a query or a JSON body.
 type params struct {
 	values map[string]string
@@ -108,7 +109,7 @@ func parseParams(r *http.Request) (params, error) {
 	ct, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type"))
 	if ct == "application/json" {
 		p.json = true
-		body, err := io.ReadAll(io.LimitReader(r.Body, 1<<20))
+		body, err := io.ReadAll(io.LimitReader(r.Body, maxBodyBytes))
 		if err != nil {
 			return p, fmt.Errorf("read body: %w", err)
 		}
@@ -245,6 +246,10 @@ func (s *Server) handleAPI(w http.ResponseWriter, r *http.Request) {
 		h = s.chatPostEphemeral
 	case "chat.update":
 		h = s.chatUpdate
+	case "views.publish":
+		h = s.viewsPublish
+	case "bots.info":
+		h = s.botsInfo
 	case "users.info":
 		h = s.usersInfo
 	case "usergroups.users.list":
@@ -283,158 +288,6 @@ func (s *Server) authenticateBot(r *http.Request, p params) string {
 	default:
 		return "invalid_auth"
 	}
-}
-
-var tsPattern = regexp.MustCompile(`^\d{1,10}\.\d{6}$`)
-
-// channelForPostLocked checks that the bot may post to the channel.
-func (s *Server) channelForPostLocked(id string) (*channel, string) {
-	ch := s.channels[id]
-	if ch == nil {
-		return nil, "channel_not_found"
-	}
-	if !ch.botMember {
-		if ch.private || strings.HasPrefix(id, "D") || strings.HasPrefix(id, "G") {
-			return nil, "channel_not_found"
-		}
-		if !s.cfg.chatWritePublic {
-			return nil, "not_in_channel"
-		}
-	}
-	if ch.archived {
-		return nil, "is_archived"
-	}
-	return ch, ""
-}
-
-// checkThreadLocked checks thread_ts: well formed, and the ts of a visible
-// top-level message in the channel.
-func (s *Server) checkThreadLocked(channelID, threadTS string) apiResult {
-	if !tsPattern.MatchString(threadTS) {
-		return slackError("invalid_thread_ts", fmt.Sprintf("[ERROR] %s is not a valid thread_ts", threadTS))
-	}
-	st := s.index[channelID+"/"+threadTS]
-	if st == nil || st.deleted || st.msg.Ephemeral || st.msg.ThreadTS != "" {
-		return slackError("thread_not_found")
-	}
-	return apiResult{}
-}
-
-// content is a message's text and blocks after validation.
-type content struct {
-	text   string
-	blocks json.RawMessage
-}
-
-// checkContent validates text, blocks and attachments the way chat.* do.
-func checkContent(text, blocks, attachments string) (content, apiResult) {
-	c := content{text: text}
-	if utf8.RuneCountInString(text) > 40000 {
-		return c, slackError("msg_too_long")
-	}
-	hasBlocks := false
-	if strings.TrimSpace(blocks) != "" {
-		raw, n, code, msgs := validateBlocks(blocks, 50)
-		if code != "" {
-			return c, slackError(code, msgs...)
-		}
-		if n > 0 {
-			c.blocks, hasBlocks = raw, true
-		}
-	}
-	hasAttachments := strings.TrimSpace(attachments) != "" && strings.TrimSpace(attachments) != "[]"
-	if text == "" && !hasBlocks && !hasAttachments {
-		return c, slackError("no_text")
-	}
-	return c, apiResult{}
-}
-
-// checkPostLocked validates what a post to chID carries: its content
-// (text, blocks) and, when set, its thread_ts.
-func (s *Server) checkPostLocked(chID string, p params) (content, string, apiResult) {
-	c, bad := checkContent(p.get("text"), p.get("blocks"), p.get("attachments"))
-	if bad.body != nil {
-		return c, "", bad
-	}
-	thread := p.get("thread_ts")
-	if thread != "" {
-		if bad := s.checkThreadLocked(chID, thread); bad.body != nil {
-			return c, "", bad
-		}
-	}
-	return c, thread, apiResult{}
-}
-
-func (s *Server) chatPostMessage(p params) apiResult {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	chID := p.get("channel")
-	if _, code := s.channelForPostLocked(chID); code != "" {
-		return slackError(code)
-	}
-	c, thread, bad := s.checkPostLocked(chID, p)
-	if bad.body != nil {
-		return bad
-	}
-	m := Message{
-		Method: "chat.postMessage", Channel: chID, TS: s.nextTSLocked(), ThreadTS: thread,
-		Text: c.text, Blocks: c.blocks, Broadcast: thread != "" && p.flag("reply_broadcast"), Time: time.Now(),
-	}
-	st := s.storeLocked(m, true)
-	return okResult(map[string]any{"channel": chID, "ts": m.TS, "message": s.messageObjectLocked(st)})
-}
-
-func (s *Server) chatPostEphemeral(p params) apiResult {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	chID, user := p.get("channel"), p.get("user")
-	ch, code := s.channelForPostLocked(chID)
-	if code != "" {
-		return slackError(code)
-	}
-	if user == "" || !ch.members[user] {
-		return slackError("user_not_in_channel")
-	}
-	c, thread, bad := s.checkPostLocked(chID, p)
-	if bad.body != nil {
-		return bad
-	}
-	m := Message{
-		Method: "chat.postEphemeral", Channel: chID, TS: s.nextTSLocked(), ThreadTS: thread,
-		Text: c.text, Blocks: c.blocks, User: user, Ephemeral: true, Time: time.Now(),
-	}
-	s.storeLocked(m, true)
-	return okResult(map[string]any{"message_ts": m.TS})
-}
-
-func (s *Server) chatUpdate(p params) apiResult {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	chID, ts := p.get("channel"), p.get("ts")
-	if s.channels[chID] == nil {
-		return slackError("channel_not_found")
-	}
-	st := s.index[chID+"/"+ts]
-	if st == nil || st.deleted || st.msg.Ephemeral {
-		return slackError("message_not_found")
-	}
-	if !st.byBot {
-		return slackError("cant_update_message")
-	}
-	c, bad := checkContent(p.get("text"), p.get("blocks"), p.get("attachments"))
-	if bad.body != nil {
-		return bad
-	}
-	st.msg.Text = c.text
-	if _, sent := p.values["blocks"]; sent {
-		st.msg.Blocks = c.blocks
-	}
-	st.msg.Edits++
-	logged := st.msg
-	logged.Method, logged.Time = "chat.update", time.Now()
-	s.log = append(s.log, logged)
-	s.notifyLocked()
-	return okResult(map[string]any{"channel": chID, "ts": ts, "text": c.text, "message": s.messageObjectLocked(st)})
 }
 
 func (s *Server) usersInfo(p params) apiResult {
@@ -487,6 +340,24 @@ func (s *Server) authTest(params) apiResult {
 	return okResult(map[string]any{
 		"url":  "https://" + s.cfg.teamDomain + ".slack.com/",
 		"team": s.cfg.teamDomain, "user": s.cfg.botName, "team_id": s.cfg.teamID,
-		"user_id": s.cfg.botUserID, "bot_id": s.cfg.botID, "is_enterprise_install": false,
+		"user_id": s.cfg.botUserID, "bot_id": s.cfg.botID, "app_id": s.cfg.appID,
+		"is_enterprise_install": false,
 	})
+}
+
+// botsInfo answers for the app's own bot only: the same bot id, user id and
+// app id as auth.test, hello and every payload.
+func (s *Server) botsInfo(p params) apiResult {
+	switch p.get("bot") {
+	case "":
+		return slackError("missing_argument")
+	case s.cfg.botID:
+		return okResult(map[string]any{"bot": map[string]any{
+			"id": s.cfg.botID, "deleted": false, "name": s.cfg.botName, "updated": 1700000000,
+			"app_id": s.cfg.appID, "user_id": s.cfg.botUserID,
+			"icons": map[string]any{"image_36": "https://a.slack-edge.com/bot_36.png"},
+		}})
+	default:
+		return slackError("bot_not_found")
+	}
 }

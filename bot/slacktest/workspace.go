@@ -10,60 +10,6 @@ import (
 	"time"
 )
 
-type channel struct {
-	id, name  string
-	private   bool
-	archived  bool
-	botMember bool
-	members   map[string]bool
-}
-
-// ChannelOption configures a channel added with AddChannel.
-type ChannelOption func(*channel)
-
-// ChannelPrivate makes the channel private: without the bot, posting to it
-// fails with channel_not_found (as for a DM).
-func ChannelPrivate() ChannelOption { return func(c *channel) { c.private = true } }
-
-// ChannelWithoutBot leaves the bot out of the channel: posting fails with
-// not_in_channel (public) or channel_not_found (private, DM).
-func ChannelWithoutBot() ChannelOption { return func(c *channel) { c.botMember = false } }
-
-// ChannelArchived archives the channel: posting fails with is_archived.
-func ChannelArchived() ChannelOption { return func(c *channel) { c.archived = true } }
-
-// ChannelMembers adds human members (needed for chat.postEphemeral).
-func ChannelMembers(userIDs ...string) ChannelOption {
-	return func(c *channel) {
-		for _, u := range userIDs {
-			c.members[u] = true
-		}
-	}
-}
-
-// AddChannel adds or replaces a channel. By default it is public and the bot
-// is a member. IDs starting with "D" are direct messages and behave like
-// private channels. DefaultChannelID exists on every new server.
-func (s *Server) AddChannel(id, name string, opts ...ChannelOption) {
-	ch := &channel{id: id, name: name, botMember: true, members: map[string]bool{}}
-	for _, o := range opts {
-		o(ch)
-	}
-	s.mu.Lock()
-	s.channels[id] = ch
-	s.notifyLocked()
-	s.mu.Unlock()
-}
-
-// JoinChannel makes a user a member of an existing channel.
-func (s *Server) JoinChannel(channelID, userID string) {
-	s.mu.Lock()
-	if ch := s.channels[channelID]; ch != nil {
-		ch.members[userID] = true
-	}
-	s.mu.Unlock()
-}
-
 // AddUser adds or renames a user (users.info answers with the name).
 func (s *Server) AddUser(id, name string) {
 	s.mu.Lock()
@@ -90,7 +36,9 @@ func (s *Server) FailUserGroups(n int) {
 // current state (edits applied, deleted messages gone).
 type Message struct {
 	// Method is chat.postMessage, chat.postEphemeral, chat.update, response_url,
-	// ack (a slash command ack payload) or user (AddUserMessage).
+	// ack (a slash command ack payload), user (AddUserMessage) or
+	// dispatch_failed (Slack's error to a user whose envelope found no
+	// connection; ephemeral to that user).
 	Method   string
 	Channel  string
 	TS       string
@@ -103,6 +51,8 @@ type Message struct {
 	Ephemeral bool
 	// Broadcast is reply_broadcast: a thread reply also shown in the channel.
 	Broadcast bool
+	// Truncated means Slack cut the text at 40 000 characters (message_truncated).
+	Truncated bool
 	// ResponseURL is the id of the response_url used (the last path element).
 	ResponseURL     string
 	ResponseType    string
@@ -274,6 +224,8 @@ type stored struct {
 	msg     Message
 	byBot   bool
 	deleted bool
+	// Thread and edit restrictions (see LockThread, SetNoReplies, CloseEditWindow).
+	threadLocked, noReplies, editClosed bool
 }
 
 // nextTSLocked returns a unique, increasing Slack timestamp "1700000000.000100".
