@@ -23,8 +23,11 @@ var ErrGroupGone = errors.New("user group gone or not readable")
 
 // Defaults of GroupCacheConfig.
 const (
-	DefaultGroupTTL          = 5 * time.Minute
-	DefaultGroupMaxStale     = time.Hour
+	// DefaultGroupTTL is the default MPC_GROUP_TTL.
+	DefaultGroupTTL = 5 * time.Minute
+	// DefaultGroupMaxStale is the default MPC_GROUP_MAX_STALE.
+	DefaultGroupMaxStale = time.Hour
+	// DefaultGroupFetchTimeout bounds one usergroups.users.list lookup.
 	DefaultGroupFetchTimeout = 10 * time.Second
 )
 

@@ -1,6 +1,7 @@
 package commands
 
 import (
+	"encoding/json"
 	"flag"
 	"fmt"
 	"math"
@@ -416,6 +417,20 @@ func TestGrammarTimedMax(t *testing.T) {
 	if _, err := (Grammar{TimedMax: 2 * time.Hour}).DecodeButton(v); err != nil {
 		t.Fatalf("DecodeButton(%q) with max 2h: %v", v, err)
 	}
+	// A stored timer whose change was allowed by a longer maximum decodes.
+	cmd, err := (Grammar{TimedMax: 2 * time.Hour}).Parse("hold m 1 for 2h")
+	if err != nil {
+		t.Fatal(err)
+	}
+	timer := NewTimer("t1", cmd.(Change), Requester{UserID: supU}, Typed, time.Unix(1_700_000_000, 0), 2*time.Hour, Place{})
+	data, err := json.Marshal(timer)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var back Timer
+	if err := json.Unmarshal(data, &back); err != nil || !reflect.DeepEqual(back.Change, timer.Change) {
+		t.Fatalf("timer %s decodes to %#v, %v", data, back.Change, err)
+	}
 }
 
 func TestParseLinks(t *testing.T) {
@@ -586,5 +601,21 @@ func TestHelpFitsAPhoneScreen(t *testing.T) {
 		if !strings.Contains(HelpText+Usage, form) {
 			t.Errorf("neither HelpText nor Usage shows %s", form)
 		}
+	}
+}
+
+func BenchmarkParse(b *testing.B) {
+	for _, text := range []string{
+		"hold test_mpc_1 all",
+		"mute,hold test_mpc_1 1002,1003 for 1m30s --yes",
+		"hold <http://sales.eu|sales.eu> <tel:1002|1002> for 2m",
+	} {
+		b.Run(text, func(b *testing.B) {
+			for b.Loop() {
+				if _, err := Parse(text); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
 	}
 }
