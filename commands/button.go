@@ -30,8 +30,14 @@ func EncodeButton(cmd Command, issued time.Time) string {
 	return buttonVersion + "|" + strconv.FormatInt(issued.Unix(), 10) + "|" + cmd.Text()
 }
 
-// DecodeButton parses a button value. Errors are *UsageError.
-func DecodeButton(value string) (Button, error) {
+// DecodeButton decodes a button value with the default grammar; see
+// Grammar.DecodeButton.
+func DecodeButton(value string) (Button, error) { return Grammar{}.DecodeButton(value) }
+
+// DecodeButton parses a button value; its command text is parsed with g,
+// like typed text. A button carries a Change, List, Calls or CancelTimer.
+// Errors are *UsageError.
+func (g Grammar) DecodeButton(value string) (Button, error) {
 	if len(value) > MaxButtonValue {
 		return Button{}, usagef("this button's value is too long (%d bytes)", len(value))
 	}
@@ -47,26 +53,34 @@ func DecodeButton(value string) (Button, error) {
 	if err != nil || secs <= 0 || secs > 1<<40 {
 		return Button{}, usagef("this button's timestamp is malformed; run the command again")
 	}
-	cmd, err := Parse(text)
+	if strings.TrimSpace(text) == "" {
+		return Button{}, usagef("this button carries no command; run the command again")
+	}
+	cmd, err := g.Parse(text)
 	if err != nil {
 		return Button{}, err
 	}
 	switch cmd.(type) {
-	case Change, List:
+	case Change, List, Calls, CancelTimer:
 	default:
-		return Button{}, usagef("this button does not carry a change or a list")
+		return Button{}, usagef("this button does not carry a change, a list, the calls or a timer")
 	}
 	return Button{Command: cmd, Issued: time.Unix(secs, 0)}, nil
 }
 
 // Stale returns a Refusal if the button is older than maxAge (or from the
-// future by more than a minute of clock skew), nil otherwise.
+// future by more than a minute of clock skew), nil otherwise. A Cancel
+// timer button does not age: a timer may run longer than maxAge, and
+// whether it is still pending is for the timer store to say.
 func (b Button) Stale(now time.Time, maxAge time.Duration) *Refusal {
 	age := now.Sub(b.Issued)
+	if _, ok := b.Command.(CancelTimer); ok && age > 0 {
+		return nil
+	}
 	if age <= maxAge && age > -time.Minute {
 		return nil
 	}
-	again := "`/mpc list <mpc>`"
+	again := "`/mpc`"
 	switch c := b.Command.(type) {
 	case Change:
 		again = "`/mpc list " + quoteMPC(c.MPC) + "`"

@@ -9,7 +9,8 @@ import (
 	"github.com/mpcbot/mpcbot/plivo"
 )
 
-// Command is a parsed /mpc request: Help, Change or List.
+// Command is a parsed /mpc request: Help, Calls, List, Change or
+// CancelTimer.
 type Command interface {
 	// Text returns the canonical command text (without "/mpc"), which
 	// parses back to an equal command.
@@ -19,6 +20,21 @@ type Command interface {
 
 // Help asks for the usage text.
 type Help struct{}
+
+// Calls asks for the live calls of the account (`/mpc` alone or
+// `/mpc calls`).
+type Calls struct {
+	// Here posts the calls to the channel instead of only to the requester.
+	Here bool
+}
+
+// CancelTimer asks to cancel the pending revert of a timed change (the
+// "Cancel timer" button, or `/mpc cancel-timer <id>` typed).
+type CancelTimer struct {
+	// ID is the timer's id: 1 to MaxTimerIDLength lowercase letters and
+	// digits.
+	ID string
+}
 
 // Change asks for one or more participant state changes in one MPC, applied
 // to all members or to each listed member (one Plivo call per member).
@@ -32,8 +48,8 @@ type Change struct {
 	// Confirmed is set by --yes or by the Confirm button: skip the
 	// confirmation asked for `all` in large calls.
 	Confirmed bool
-	// For is how long a timed change lasts before it is put back (0: not
-	// timed).
+	// For is how long until the change is undone by itself (`for 2m`): a
+	// whole number of seconds, at least MinTimed; 0 means not timed.
 	For time.Duration
 }
 
@@ -46,12 +62,25 @@ type List struct {
 	Page int
 }
 
-func (Help) isCommand()   {}
-func (Change) isCommand() {}
-func (List) isCommand()   {}
+func (Help) isCommand()        {}
+func (Calls) isCommand()       {}
+func (CancelTimer) isCommand() {}
+func (Change) isCommand()      {}
+func (List) isCommand()        {}
 
 // Text implements Command.
 func (Help) Text() string { return "help" }
+
+// Text implements Command.
+func (c Calls) Text() string {
+	if c.Here {
+		return "calls here"
+	}
+	return "calls"
+}
+
+// Text implements Command.
+func (c CancelTimer) Text() string { return "cancel-timer " + c.ID }
 
 // Text implements Command.
 func (c Change) Text() string {
@@ -61,6 +90,10 @@ func (c Change) Text() string {
 	b.WriteString(quoteMPC(c.MPC))
 	b.WriteByte(' ')
 	b.WriteString(c.MembersText())
+	if c.For > 0 {
+		b.WriteString(" for ")
+		b.WriteString(FormatDuration(c.For))
+	}
 	if c.Confirmed {
 		b.WriteString(" --yes")
 	}
@@ -119,7 +152,8 @@ func (c Change) Update() plivo.ParticipantUpdate {
 	return u
 }
 
-// Inverse returns the change that undoes c, for the same MPC and members.
+// Inverse returns the change that undoes c, for the same MPC and members;
+// it is neither timed nor confirmed.
 func (c Change) Inverse() Change {
 	inv := Change{MPC: c.MPC, Members: c.Members}
 	for _, a := range c.Actions {
@@ -128,14 +162,20 @@ func (c Change) Inverse() Change {
 	return inv
 }
 
-// WithMembers returns a copy of c for other members.
+// WithMembers returns a copy of c for other members, neither timed nor
+// confirmed.
 func (c Change) WithMembers(members ...plivo.Member) Change {
 	c.Members = members
 	c.Confirmed = false
+	c.For = 0
 	return c
 }
 
-// Describe returns a short human description ("hold, mute for all in test_mpc_1").
+// Timed reports whether the change is undone by itself after For.
+func (c Change) Timed() bool { return c.For > 0 }
+
+// Describe returns a short human description ("mute + hold all
+// participants in test_mpc_1", "hold member 1002 in test_mpc_1 for 2m").
 func (c Change) Describe() string {
 	who := "member " + c.MembersText()
 	if c.All() {
@@ -143,7 +183,11 @@ func (c Change) Describe() string {
 	} else if len(c.Members) > 1 {
 		who = "members " + strings.Join(strings.Split(c.MembersText(), ","), ", ")
 	}
-	return fmt.Sprintf("%s %s in %s", strings.ReplaceAll(c.ActionsText(), ",", " + "), who, c.MPC)
+	s := fmt.Sprintf("%s %s in %s", strings.ReplaceAll(c.ActionsText(), ",", " + "), who, c.MPC)
+	if c.Timed() {
+		s += " for " + FormatDuration(c.For)
+	}
+	return s
 }
 
 // sortActions orders actions for display and removes duplicates.

@@ -46,12 +46,47 @@ var phoneTyped = []string{
 	strings.Repeat("é", 4000),
 	"",
 	"help",
+	// Timed actions, as typed on a phone.
+	"hold test_mpc_1 1002 for 2m",
+	"Hold test_mpc_1 1002 For 2M",
+	"hold test_mpc_1 1002 for 90s —yes",
+	"mute,hold test_mpc_1 all --yes for 1m30s",
+	"hold test_mpc_1 1002 for 1h",
+	"hold test_mpc_1 1002 for 1h1s",
+	"hold test_mpc_1 1002 for 0.5h",
+	"hold test_mpc_1 1002 for 1.5s",
+	"hold test_mpc_1 1002 for 500ms",
+	"hold test_mpc_1 1002 for –2m",
+	"hold test_mpc_1 1002 for 2",
+	"hold test_mpc_1 1002 for",
+	"hold test_mpc_1 1002 2m",
+	"hold for 1002 for 2m",
+	"coach test_mpc_1 229 for 10m",
+	// Live calls and timers.
+	"calls",
+	"calls here",
+	"Calls Here",
+	"cancel-timer abc123",
+	"cancel-timer " + strings.Repeat("x", 33),
+	"cancel-timer ABC",
+	// Slack's link markup and mentions.
+	"hold <http://sales.eu|sales.eu> all",
+	"hold <http://sales.eu> 1002 for 2m",
+	"hold <https://sales.eu/x> all",
+	"hold <mailto:a@b.c|a@b.c> all",
+	"hold test_mpc_1 <tel:1002|1002>,<tel:+1003|+1003>",
+	"hold <#C024BE7LR|general> all",
+	"hold <!subteam^SAZ94GDB8|@team> all",
+	"hold <<http://a|b>> all",
+	"hold <a<http://q|http:z>> all",
+	`hold "<http://sales.eu|sales.eu> east" all`,
+	"list <http://sales.eu|sales.eu> here",
 }
 
 // checkCommand asserts the invariants every parsed command holds, whatever
 // the input: nothing that could alter a Plivo URL, canonical text that
 // parses back to the same command, and member ids that are digits.
-func checkCommand(t *testing.T, input string, cmd Command) {
+func checkCommand(t *testing.T, g Grammar, input string, cmd Command) {
 	t.Helper()
 	check := func(seg string) {
 		if strings.ContainsAny(seg, "/?#\\") || strings.Contains(seg, "..") {
@@ -61,6 +96,15 @@ func checkCommand(t *testing.T, input string, cmd Command) {
 	switch c := cmd.(type) {
 	case Change:
 		check(c.MPC.PathSegment())
+		if c.For != 0 && (c.For < MinTimed || c.For%time.Second != 0) {
+			t.Fatalf("Parse(%q): timed for %v", input, c.For)
+		}
+		if c.Timed() != strings.HasSuffix(c.Describe(), " for "+FormatDuration(c.For)) {
+			t.Fatalf("Parse(%q): Describe() = %q for %v", input, c.Describe(), c.For)
+		}
+		if c.Inverse().Timed() || c.WithMembers(c.Members...).Timed() {
+			t.Fatalf("Parse(%q): Inverse or WithMembers is timed", input)
+		}
 		if len(c.Actions) == 0 || len(c.Members) == 0 || len(c.Members) > MaxMembers {
 			t.Fatalf("Parse(%q): bad change %#v", input, c)
 		}
@@ -77,11 +121,15 @@ func checkCommand(t *testing.T, input string, cmd Command) {
 		}
 	case List:
 		check(c.MPC.PathSegment())
-	case Help:
+	case CancelTimer:
+		if !validTimerID(c.ID) {
+			t.Fatalf("Parse(%q): timer id %q", input, c.ID)
+		}
+	case Help, Calls:
 	default:
 		t.Fatalf("Parse(%q) returned %T", input, cmd)
 	}
-	again, err := Parse(cmd.Text())
+	again, err := g.Parse(cmd.Text())
 	if err != nil || !reflect.DeepEqual(again, cmd) {
 		t.Fatalf("Parse(%q) = %#v; its text %q parses to %#v, %v", input, cmd, cmd.Text(), again, err)
 	}
@@ -91,8 +139,10 @@ func FuzzParse(f *testing.F) {
 	for _, s := range phoneTyped {
 		f.Add(s)
 	}
+	long := Grammar{TimedMax: 3 * time.Hour}
 	f.Fuzz(func(t *testing.T, input string) {
 		cmd, err := Parse(input)
+		longCmd, longErr := long.Parse(input)
 		if err != nil {
 			if !IsUsage(err) {
 				t.Fatalf("Parse(%q) error %T is not a usage error", input, err)
@@ -100,9 +150,19 @@ func FuzzParse(f *testing.F) {
 			if !utf8.ValidString(err.Error()) && utf8.ValidString(input) {
 				t.Fatalf("Parse(%q) error is not valid UTF-8", input)
 			}
+			// A longer maximum accepts more, and only timed changes beyond 1h.
+			if longErr == nil {
+				if c, ok := longCmd.(Change); !ok || c.For <= DefaultTimedMax {
+					t.Fatalf("Parse(%q) failed (%v) but parses with a 3h maximum to %#v", input, err, longCmd)
+				}
+				checkCommand(t, long, input, longCmd)
+			}
 			return
 		}
-		checkCommand(t, input, cmd)
+		checkCommand(t, Grammar{}, input, cmd)
+		if longErr != nil || !reflect.DeepEqual(longCmd, cmd) {
+			t.Fatalf("Parse(%q) = %#v, but with a 3h maximum %#v, %v", input, cmd, longCmd, longErr)
+		}
 	})
 }
 
@@ -118,6 +178,10 @@ func FuzzDecodeButton(f *testing.F) {
 	f.Add("v1|-5|hold x all")
 	f.Add("v1||hold x all")
 	f.Add("v1|99999999999999999999|hold x all")
+	f.Add("v1|1700000000|cancel-timer abc123")
+	f.Add("v1|1700000000|calls here")
+	f.Add("v1|1700000000|hold x 1 for 2h")
+	f.Add("v1|1700000000| ")
 	f.Add("")
 	f.Fuzz(func(t *testing.T, value string) {
 		b, err := DecodeButton(value)
@@ -128,11 +192,11 @@ func FuzzDecodeButton(f *testing.F) {
 			return
 		}
 		switch b.Command.(type) {
-		case Change, List:
+		case Change, List, Calls, CancelTimer:
 		default:
 			t.Fatalf("DecodeButton(%q) gave %T", value, b.Command)
 		}
-		checkCommand(t, value, b.Command)
+		checkCommand(t, Grammar{}, value, b.Command)
 		if b.Issued.Unix() <= 0 {
 			t.Fatalf("DecodeButton(%q): issued %v", value, b.Issued)
 		}
@@ -179,11 +243,38 @@ func TestButtonRoundTripAndAge(t *testing.T) {
 	}
 }
 
+func TestButtonStaleByCommand(t *testing.T) {
+	issued := time.Unix(1_700_000_000, 0)
+	tests := []struct {
+		cmd   Command
+		age   time.Duration
+		stale bool
+		fix   string
+	}{
+		{CancelTimer{ID: "abc123"}, 5 * time.Hour, false, ""},
+		{CancelTimer{ID: "abc123"}, -2 * time.Minute, true, "`/mpc`"},
+		{Calls{}, 2 * time.Hour, true, "`/mpc`"},
+		{Calls{Here: true}, 30 * time.Minute, false, ""},
+		{Change{Actions: []Action{Hold}, MPC: name(t, "m"), Members: members("1"), For: time.Minute}, 2 * time.Hour, true, "`/mpc list m`"},
+	}
+	for _, tt := range tests {
+		b, err := DecodeButton(EncodeButton(tt.cmd, issued))
+		if err != nil || !reflect.DeepEqual(b.Command, tt.cmd) {
+			t.Fatalf("DecodeButton(EncodeButton(%#v)) = %#v, %v", tt.cmd, b, err)
+		}
+		ref := b.Stale(issued.Add(tt.age), time.Hour)
+		if (ref != nil) != tt.stale || ref != nil && !strings.Contains(ref.Fix, tt.fix) {
+			t.Errorf("%s at age %v: stale refusal = %+v, want stale=%v with %s", tt.cmd.Text(), tt.age, ref, tt.stale, tt.fix)
+		}
+	}
+}
+
 func TestDecodeButtonRejects(t *testing.T) {
 	for _, v := range []string{
 		"", "hold x all", "v2|1700000000|hold x all", "v1|abc|hold x all", "v1|0|hold x all",
 		"v1|1700000000|help", "v1|1700000000|", "v1|1700000000|hold ../x all",
 		"v1|1700000000|coach x all", "v1|1700000000|" + strings.Repeat("x", MaxButtonValue),
+		"v1|1700000000| ", "v1|1700000000|?", "v1|1700000000|hold x 1 for 2h", "v1|1700000000|cancel-timer a_b",
 	} {
 		if b, err := DecodeButton(v); err == nil {
 			t.Errorf("DecodeButton(%q) = %#v, want error", v, b)

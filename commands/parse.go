@@ -3,8 +3,10 @@ package commands
 import (
 	"errors"
 	"fmt"
+	"math"
 	"strconv"
 	"strings"
+	"time"
 	"unicode"
 	"unicode/utf8"
 
@@ -48,18 +50,48 @@ func IsUsage(err error) bool {
 	return errors.As(err, &u)
 }
 
+// MaxTimerIDLength bounds the id of a timer (`cancel-timer <id>`).
+const MaxTimerIDLength = 32
+
+// Grammar parses /mpc commands with the settings that come from
+// configuration. The zero value is the default grammar.
+type Grammar struct {
+	// TimedMax is the longest `for <duration>` allowed (MPC_TIMED_MAX);
+	// exactly TimedMax is allowed. 0 or less means DefaultTimedMax.
+	TimedMax time.Duration
+}
+
+func (g Grammar) timedMax() time.Duration {
+	if g.TimedMax > 0 {
+		return g.TimedMax
+	}
+	return DefaultTimedMax
+}
+
+// storedGrammar parses command text mpcbot wrote itself (a stored timer's
+// change), whose duration was checked against the configured maximum when
+// it was asked for: any duration is accepted.
+var storedGrammar = Grammar{TimedMax: math.MaxInt64}
+
+// Parse parses text with the default grammar; see Grammar.Parse.
+func Parse(text string) (Command, error) { return Grammar{}.Parse(text) }
+
 // Parse parses the text of a /mpc command (everything after "/mpc"):
 //
-//	<action>[,<action>...] <mpc> <participant>[,<participant>...] [--yes]
+//	<action>[,<action>...] <mpc> <participant>[,<participant>...] [for <duration>] [--yes]
 //	list <mpc> [here] [--page N]
-//	help            (also the empty text)
+//	calls [here]    (also the empty text)
+//	cancel-timer <id>
+//	help
 //
 // Keywords are case-insensitive. Phone-keyboard artefacts are tolerated:
 // curly quotes, em/en dashes for "--", non-breaking and other Unicode
 // spaces, zero-width and bidi marks, and spaces after commas. Slack's
-// escaping of &, < and > is undone; Slack mention markup (<@U…>, <!here>)
-// is refused as an MPC name. Any error is a *UsageError.
-func Parse(text string) (Command, error) {
+// escaping of &, < and > is undone, and so is Slack's link markup around
+// an MPC name or member id (`<http://sales.eu|sales.eu>` is `sales.eu`);
+// an MPC name or member id that is a Slack mention (<@U…>, <#C…>, <!here>)
+// is refused. Any error is a *UsageError.
+func (g Grammar) Parse(text string) (Command, error) {
 	if len(text) > MaxTextLength {
 		return nil, usagef("the command is %d characters long; no /mpc command needs more than %d", len(text), MaxTextLength)
 	}
@@ -72,7 +104,7 @@ func Parse(text string) (Command, error) {
 	}
 	toks = joinLists(toks)
 	if len(toks) == 0 {
-		return Help{}, nil
+		return Calls{}, nil
 	}
 	head := toks[0]
 	if !head.quoted {
@@ -82,11 +114,64 @@ func Parse(text string) (Command, error) {
 				return nil, usagef("`help` takes nothing after it")
 			}
 			return Help{}, nil
+		case "calls":
+			return parseCalls(toks[1:])
+		case "cancel-timer":
+			return parseCancelTimer(toks[1:])
 		case "list", "ls", "roster", "who":
 			return parseList(toks[1:])
 		}
 	}
-	return parseChange(toks)
+	return g.parseChange(toks)
+}
+
+func parseCalls(toks []token) (Command, error) {
+	switch {
+	case len(toks) == 0:
+		return Calls{}, nil
+	case len(toks) == 1 && !toks[0].quoted && strings.EqualFold(toks[0].text, "here"):
+		return Calls{Here: true}, nil
+	}
+	return nil, usagef("`calls` takes only `here`; unexpected %s. To see one call: `/mpc list <mpc>`", code(nonHere(toks).text))
+}
+
+// nonHere returns the first token that is not `here`.
+func nonHere(toks []token) token {
+	for _, t := range toks {
+		if t.quoted || !strings.EqualFold(t.text, "here") {
+			return t
+		}
+	}
+	return toks[len(toks)-1]
+}
+
+func parseCancelTimer(toks []token) (Command, error) {
+	switch len(toks) {
+	case 0:
+		return nil, usagef("`cancel-timer` needs the timer's id, as on its *Cancel timer* button: `/mpc cancel-timer <id>`")
+	case 1:
+	default:
+		return nil, usagef("`cancel-timer` takes one timer id; unexpected %s", code(toks[1].text))
+	}
+	id := strings.ToLower(toks[0].text)
+	if toks[0].quoted || !validTimerID(id) {
+		return nil, usagef("%s is not a timer id: ids are up to %d letters and digits, as on the *Cancel timer* button", code(toks[0].text), MaxTimerIDLength)
+	}
+	return CancelTimer{ID: id}, nil
+}
+
+// validTimerID reports whether id is 1 to MaxTimerIDLength lowercase ASCII
+// letters and digits.
+func validTimerID(id string) bool {
+	if id == "" || len(id) > MaxTimerIDLength {
+		return false
+	}
+	for i := 0; i < len(id); i++ {
+		if !(id[i] >= 'a' && id[i] <= 'z' || id[i] >= '0' && id[i] <= '9') {
+			return false
+		}
+	}
+	return true
 }
 
 func parseList(toks []token) (Command, error) {
@@ -138,7 +223,7 @@ func parseList(toks []token) (Command, error) {
 	return l, nil
 }
 
-func parseChange(toks []token) (Command, error) {
+func (g Grammar) parseChange(toks []token) (Command, error) {
 	var c Change
 	var pos []token
 	for _, t := range toks {
@@ -148,7 +233,10 @@ func parseChange(toks []token) (Command, error) {
 				c.Confirmed = true
 				continue
 			}
-			return nil, usagef("unknown option %s; the only option is `--yes`", code(t.text))
+			if len(pos) != 4 || !isFor(pos, 3) || !isNegativeNumber(t.text) {
+				return nil, usagef("unknown option %s; the only option is `--yes`", code(t.text))
+			}
+			// A negative duration after `for`: parseDuration says so.
 		}
 		pos = append(pos, t)
 	}
@@ -165,12 +253,24 @@ func parseChange(toks []token) (Command, error) {
 		return nil, err
 	}
 	c.Actions = actions
-	switch len(pos) {
-	case 1:
+	switch {
+	case len(pos) == 1:
 		return nil, usagef("which MPC? e.g. `/mpc %s test_mpc_1 all`", pos[0].text)
-	case 2:
+	case len(pos) == 2 || isFor(pos, 2) && len(pos) <= 4:
 		return nil, usagef("which participant? add `all` or a member id, e.g. `/mpc %s %s all`", pos[0].text, quoteToken(pos[1]))
-	case 3:
+	case len(pos) == 3:
+	case isFor(pos, 3):
+		if len(pos) == 4 {
+			return nil, usagef("`for` needs a duration, e.g. %s", timedExample)
+		}
+		if c.For, err = parseDuration(pos[4].text, g.timedMax()); err != nil {
+			return nil, err
+		}
+		if len(pos) > 5 {
+			return nil, usagef("unexpected %s after the duration", code(pos[5].text))
+		}
+	case len(pos) == 4 && !pos[3].quoted && looksLikeDuration(pos[3].text):
+		return nil, usagef("to undo it after %s, write `for %s`, e.g. %s", code(pos[3].text), pos[3].text, timedExample)
 	default:
 		extra := pos[3].text
 		if !pos[1].quoted && !pos[2].quoted {
@@ -188,6 +288,18 @@ func parseChange(toks []token) (Command, error) {
 		return nil, usagef("coach and uncoach need a specific member id, not `all`: %s", plivo.CoachAllRule)
 	}
 	return c, nil
+}
+
+// isNegativeNumber reports whether s is a minus sign (or dash) and a
+// number, as in `for -2m`.
+func isNegativeNumber(s string) bool {
+	s = strings.TrimLeftFunc(s, func(r rune) bool { return r == '-' || isDash(r) })
+	return s != "" && (s[0] >= '0' && s[0] <= '9' || s[0] == '.')
+}
+
+// isFor reports whether pos[i] is the keyword `for`.
+func isFor(pos []token, i int) bool {
+	return i >= 0 && i < len(pos) && !pos[i].quoted && strings.EqualFold(pos[i].text, "for")
 }
 
 func parseActions(t token) ([]Action, error) {
@@ -219,13 +331,20 @@ func parseActions(t token) ([]Action, error) {
 }
 
 func parseMPC(t token) (plivo.MPC, error) {
-	s := t.text
+	s, problem := unwrapLinks(t.text)
+	if problem != linkOK {
+		return plivo.MPC{}, usagef("%s is a Slack link that is not an MPC name", code(t.text))
+	}
+	s = collapseSpaces(s) // as in quotes: a label may bring spaces
 	if !t.quoted && len(s) >= 5 && strings.EqualFold(s[:5], "uuid:") {
 		m, err := plivo.MPCByUUID(s[5:])
 		if err != nil {
 			return plivo.MPC{}, usagef("%s is not an MPC UUID: expected `uuid:` followed by 8-4-4-4-12 hex digits", code(s))
 		}
 		return m, nil
+	}
+	if isMention(s) {
+		return plivo.MPC{}, usagef("%s is a Slack mention, not an MPC name", code(s))
 	}
 	if looksLikeMarkup(s) {
 		return plivo.MPC{}, usagef("%s is a Slack mention or link, not an MPC name", code(s))
@@ -248,7 +367,11 @@ func parseMembers(t token) ([]plivo.Member, error) {
 	if t.quoted {
 		return nil, usagef("the participant is `all` or member ids like `38291045`, not %s", code(t.text))
 	}
-	parts := strings.FieldsFunc(t.text, isListSep)
+	text, problem := unwrapLinks(t.text)
+	if problem != linkOK {
+		return nil, usagef("%s is not a participant: use `all` or member ids (digits) — `/mpc list <mpc>` shows them", code(t.text))
+	}
+	parts := strings.FieldsFunc(text, isListSep)
 	if len(parts) == 0 {
 		return nil, usagef("the participant is `all` or member ids like `38291045`")
 	}
@@ -256,6 +379,9 @@ func parseMembers(t token) ([]plivo.Member, error) {
 	var ms []plivo.Member
 	for _, p := range parts {
 		m, err := plivo.ParseMember(p)
+		if err != nil && isMention(p) {
+			return nil, usagef("%s is a Slack mention, not a participant: use `all` or member ids (digits) — `/mpc list <mpc>` shows them", code(p))
+		}
 		if err != nil {
 			return nil, usagef("%s is not a participant: use `all` or member ids (digits), e.g. `38291045` — `/mpc list <mpc>` shows them", code(p))
 		}
@@ -402,8 +528,7 @@ func isAllDigits(s string) bool {
 }
 
 func looksLikeMarkup(s string) bool {
-	return strings.HasPrefix(s, "<") && strings.HasSuffix(s, ">") ||
-		strings.HasPrefix(s, "<@") || strings.HasPrefix(s, "<!") || strings.HasPrefix(s, "<#")
+	return strings.HasPrefix(s, "<") && strings.HasSuffix(s, ">") || isMention(s)
 }
 
 func quoteToken(t token) string {

@@ -186,38 +186,100 @@ func (p *Policy) Channels() []string {
 // treated as "not a member" of that group and returned with the role, so
 // the caller can log it; access is never granted on an error.
 func (p *Policy) Role(ctx context.Context, userID string) (Role, error) {
+	return p.roleFor(ctx, userID, Supervisor)
+}
+
+// roleFor finds out whether userID has at least the role need, and
+// returns the role found. Direct ids (both lists) are checked first; user
+// groups are looked up only when the answer depends on them, all at once,
+// and the answer comes as soon as it is known: a member of an agents'
+// group who may mute does not wait for a slow supervisors' group. When the
+// user has less than need, the result tells an agent from a stranger (for
+// the refusal's wording), which may wait for the agents' groups. A lookup
+// error counts as "not a member" and is returned when nothing was granted.
+func (p *Policy) roleFor(ctx context.Context, userID string, need Role) (Role, error) {
 	if p == nil {
 		return Stranger, nil
 	}
-	sup, err1 := p.has(ctx, p.supervisors, userID)
-	if sup {
+	if p.supervisors.direct(userID) {
 		return Supervisor, nil
 	}
-	ag, err2 := p.has(ctx, p.agents, userID)
-	if ag {
-		return Agent, nil
+	found := Stranger
+	if p.agents.direct(userID) {
+		found = Agent
+		if need <= Agent {
+			return Agent, nil
+		}
 	}
-	if err1 != nil {
-		return Stranger, err1
+	type ask struct {
+		group string
+		role  Role
 	}
-	return Stranger, err2
-}
-
-func (p *Policy) has(ctx context.Context, g grantList, userID string) (bool, error) {
-	if g.everyone || g.users[userID] {
-		return true, nil
+	var asks []ask
+	for _, g := range p.supervisors.groups {
+		asks = append(asks, ask{g, Supervisor})
+	}
+	if found < Agent {
+		for _, g := range p.agents.groups {
+			asks = append(asks, ask{g, Agent})
+		}
+	}
+	if len(asks) == 0 {
+		return found, nil
+	}
+	type answer struct {
+		ask
+		member bool
+		err    error
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel() // lookups whose answer is no longer needed stop waiting
+	answers := make(chan answer, len(asks))
+	for _, a := range asks {
+		go func() {
+			members, err := p.groups.GroupMembers(ctx, a.group)
+			if err != nil {
+				err = fmt.Errorf("user group %s: %w", a.group, err)
+			}
+			answers <- answer{ask: a, member: members[userID], err: err}
+		}()
 	}
 	var firstErr error
-	for _, gid := range g.groups {
-		members, err := p.groups.GroupMembers(ctx, gid)
-		if err != nil && firstErr == nil {
-			firstErr = fmt.Errorf("user group %s: %w", gid, err)
-		}
-		if members[userID] {
-			return true, nil
+	for range asks {
+		a := <-answers
+		switch {
+		case a.err != nil:
+			if firstErr == nil {
+				firstErr = a.err
+			}
+		case !a.member:
+		case a.role == Supervisor:
+			return Supervisor, nil
+		case need <= Agent:
+			return Agent, nil
+		default:
+			found = Agent
 		}
 	}
-	return false, firstErr
+	return found, firstErr
+}
+
+func (g grantList) direct(userID string) bool { return g.everyone || g.users[userID] }
+
+// RequiredRole returns the least role that may run cmd: nothing for Help,
+// Supervisor for a change that coaches or uncoaches, Agent for everything
+// else (lists, live calls, other changes, cancelling a timer — the timer's
+// actions are checked when it is cancelled).
+func RequiredRole(cmd Command) Role {
+	switch c := cmd.(type) {
+	case Help:
+		return Stranger
+	case Change:
+		if c.Coaching() {
+			return Supervisor
+		}
+	}
+	return Agent
 }
 
 // ChannelAllowed reports whether /mpc may be used in the channel.
@@ -235,9 +297,11 @@ func (p *Policy) ChannelAllowed(channelID string) bool {
 
 // Authorize decides whether r may run cmd. It returns nil when allowed, or
 // a Refusal (and any user-group lookup error, for the log). Help is always
-// allowed.
+// allowed; see RequiredRole for the rest. User groups are looked up only
+// when the decision depends on them.
 func (p *Policy) Authorize(ctx context.Context, r Requester, cmd Command) (*Refusal, error) {
-	if _, ok := cmd.(Help); ok {
+	need := RequiredRole(cmd)
+	if need == Stranger {
 		return nil, nil
 	}
 	if !p.ChannelAllowed(r.ChannelID) {
@@ -247,24 +311,22 @@ func (p *Policy) Authorize(ctx context.Context, r Requester, cmd Command) (*Refu
 			Fix:    fmt.Sprintf("Use it in a channel listed in %s (%s), or ask an admin to add this channel (%s) to %s.", EnvChannels, channelList(p.channels), r.ChannelID, EnvChannels),
 		}, nil
 	}
-	role, err := p.Role(ctx, r.UserID)
+	role, err := p.roleFor(ctx, r.UserID, need)
 	switch {
+	case role >= need:
+		return nil, nil
 	case role == Stranger:
 		return &Refusal{
 			Code:   RefusedNotAllowed,
 			Reason: fmt.Sprintf("You (%s) are not allowed to use /mpc.", r.UserID),
 			Fix:    fmt.Sprintf("Ask an admin to add your user id %s to %s (everything except coaching) or %s (everything).", r.UserID, EnvAgents, EnvSupervisors),
 		}, err
-	case role == Agent:
-		if c, ok := cmd.(Change); ok && c.Coaching() {
-			return &Refusal{
-				Code:   RefusedCoachSupervisor,
-				Reason: fmt.Sprintf("Only supervisors may coach or uncoach; you (%s) are an agent.", r.UserID),
-				Fix:    fmt.Sprintf("Ask a supervisor, or an admin to add your user id %s to %s.", r.UserID, EnvSupervisors),
-			}, err
-		}
 	}
-	return nil, err
+	return &Refusal{
+		Code:   RefusedCoachSupervisor,
+		Reason: fmt.Sprintf("Only supervisors may coach or uncoach; you (%s) are an agent.", r.UserID),
+		Fix:    fmt.Sprintf("Ask a supervisor, or an admin to add your user id %s to %s.", r.UserID, EnvSupervisors),
+	}, err
 }
 
 func channelList(ids []string) string {

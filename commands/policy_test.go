@@ -1,12 +1,10 @@
 package commands
 
 import (
-	"bytes"
 	"context"
 	"errors"
-	"log/slog"
+	"fmt"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 )
@@ -37,11 +35,15 @@ func TestPolicyMatrix(t *testing.T) {
 	}
 	mpc := name(t, "test_mpc_1")
 	cmds := map[string]Command{
-		"list": List{MPC: mpc, Page: 1},
-		"help": Help{},
+		"list":         List{MPC: mpc, Page: 1},
+		"help":         Help{},
+		"calls":        Calls{},
+		"calls here":   Calls{Here: true},
+		"cancel-timer": CancelTimer{ID: "abc123"},
 	}
 	for _, a := range Actions {
 		cmds[a.String()] = Change{Actions: []Action{a}, MPC: mpc, Members: members("101")}
+		cmds[a.String()+" for 2m"] = Change{Actions: []Action{a}, MPC: mpc, Members: members("101"), For: 2 * time.Minute}
 	}
 	users := map[string]string{"supervisor": supU, "supervisor via group": grpSv, "agent": agU, "stranger": strU}
 	for who, user := range users {
@@ -54,7 +56,7 @@ func TestPolicyMatrix(t *testing.T) {
 					want = RefusedChannel
 				case who == "stranger":
 					want = RefusedNotAllowed
-				case who == "agent" && (cname == "coach" || cname == "uncoach"):
+				case who == "agent" && strings.Contains(cname, "coach"):
 					want = RefusedCoachSupervisor
 				}
 				t.Run(who+"/"+cname+"/"+ch, func(t *testing.T) {
@@ -146,111 +148,187 @@ func (s staticGroups) GroupMembers(_ context.Context, id string) (map[string]boo
 	return s[id], nil
 }
 
-// fetchScript is a GroupFetcher whose answers a test controls.
-type fetchScript struct {
-	mu      sync.Mutex
-	members []string
-	err     error
-	calls   int
-}
+// gates is a GroupFetcher with one gate per group.
+type gates map[string]*gate
 
-func (f *fetchScript) fetch(context.Context, string) ([]string, error) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	f.calls++
-	return f.members, f.err
-}
+func (g gates) fetch(ctx context.Context, id string) ([]string, error) { return g[id].fetch(ctx, id) }
 
-func (f *fetchScript) set(members []string, err error) {
-	f.mu.Lock()
-	f.members, f.err = members, err
-	f.mu.Unlock()
-}
+const (
+	supGroup   = "SSUPS"
+	agentGroup = "SAGENTS"
+	inSupGrp   = "UINSUPGROUP"
+	inAgentGrp = "UINAGENTGROUP"
+)
 
-func TestGroupCacheOutageUsesLastKnown(t *testing.T) {
-	var logs bytes.Buffer
-	src := &fetchScript{members: []string{"U1"}}
-	c := NewGroupCache(src.fetch, time.Minute, slog.New(slog.NewTextHandler(&logs, nil)))
-	now := time.Unix(1000, 0)
-	c.now = func() time.Time { return now }
-
-	p, err := NewPolicy(PolicyConfig{Supervisors: []string{"SGRP"}, Groups: c})
+// gatedPolicy returns a policy with supervisors supU + supGroup and agents
+// agU + agentGroup, resolved through gated lookups.
+func gatedPolicy(t *testing.T, sup, agent *gate) (*Policy, *GroupCache) {
+	t.Helper()
+	c := NewGroupCache(gates{supGroup: sup, agentGroup: agent}.fetch, time.Minute, nil)
+	p, err := NewPolicy(PolicyConfig{Supervisors: []string{supU, supGroup}, Agents: []string{agU, agentGroup}, Groups: c})
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx := context.Background()
-	if r, err := p.Role(ctx, "U1"); r != Supervisor || err != nil {
-		t.Fatalf("first lookup: %v, %v", r, err)
-	}
-	// Slack goes down and the entry expires: the refresh fails, the last
-	// known membership is used, and the failure is logged.
-	src.set(nil, errors.New("slack: 503"))
-	now = now.Add(2 * time.Minute)
-	if err := c.Refresh(ctx, []string{"SGRP"}); err != nil {
-		t.Fatalf("Refresh with a known membership should not fail: %v", err)
-	}
-	if r, _ := p.Role(ctx, "U1"); r != Supervisor {
-		t.Fatalf("during outage role = %v, want supervisor (last known)", r)
-	}
-	if !strings.Contains(logs.String(), "last known membership") {
-		t.Fatalf("outage not logged: %s", logs.String())
-	}
-	// Slack comes back with a new membership.
-	src.set([]string{"U2"}, nil)
-	if err := c.Refresh(ctx, []string{"SGRP"}); err != nil {
-		t.Fatal(err)
-	}
-	if r, _ := p.Role(ctx, "U1"); r != Stranger {
-		t.Fatalf("after refresh U1 role = %v, want stranger", r)
-	}
-	if r, _ := p.Role(ctx, "U2"); r != Supervisor {
-		t.Fatalf("after refresh U2 role = %v, want supervisor", r)
+	return p, c
+}
+
+type decision struct {
+	ref *Refusal
+	err error
+}
+
+func authorizeAsync(p *Policy, user string, cmd Command) chan decision {
+	d := make(chan decision, 1)
+	go func() {
+		ref, err := p.Authorize(context.Background(), Requester{UserID: user, ChannelID: allow}, cmd)
+		d <- decision{ref, err}
+	}()
+	return d
+}
+
+func await(t *testing.T, d chan decision) decision {
+	t.Helper()
+	select {
+	case r := <-d:
+		return r
+	case <-time.After(10 * time.Second):
+		t.Fatal("Authorize is still waiting for a user-group lookup it does not need")
+		return decision{}
 	}
 }
 
-func TestGroupCacheNeverFetchedFailsClosed(t *testing.T) {
-	src := &fetchScript{err: errors.New("slack down")}
-	c := NewGroupCache(src.fetch, time.Minute, nil)
-	p, err := NewPolicy(PolicyConfig{Supervisors: []string{"SGRP"}, Groups: c})
-	if err != nil {
-		t.Fatal(err)
+// Nobody waits for a lookup the decision does not need: the lookups named
+// blocked never answer during the test.
+func TestPolicyDoesNotWaitForUnneededGroups(t *testing.T) {
+	mpc := name(t, "test_mpc_1")
+	mute := Change{Actions: []Action{Mute}, MPC: mpc, Members: members("101")}
+	coach := Change{Actions: []Action{Coach}, MPC: mpc, Members: members("101")}
+	tests := []struct {
+		name         string
+		user         string
+		cmd          Command
+		supBlocked   bool // otherwise it answers at once
+		agentBlocked bool
+		want         string // refusal code, "" = allowed
+		supCalls     int
+		agentCalls   int
+	}{
+		{"agent by id mutes", agU, mute, true, true, "", 0, 0},
+		{"agent by id lists the calls", agU, Calls{}, true, true, "", 0, 0},
+		{"agent by id cancels a timer", agU, CancelTimer{ID: "t1"}, true, true, "", 0, 0},
+		{"supervisor by id coaches", supU, coach, true, true, "", 0, 0},
+		{"supervisor by id mutes", supU, mute, true, true, "", 0, 0},
+		{"agents' group member mutes", inAgentGrp, mute, true, false, "", 1, 1},
+		{"supervisors' group member mutes", inSupGrp, mute, false, true, "", 1, 1},
+		{"supervisors' group member coaches", inSupGrp, coach, false, true, "", 1, 1},
+		{"agent by id coaches", agU, coach, false, true, RefusedCoachSupervisor, 1, 0},
+		{"agents' group member coaches", inAgentGrp, coach, false, false, RefusedCoachSupervisor, 1, 1},
+		{"stranger mutes", strU, mute, false, false, RefusedNotAllowed, 1, 1},
+		{"stranger asks for help", strU, Help{}, true, true, "", 0, 0},
 	}
-	ref, err := p.Authorize(context.Background(), Requester{UserID: "U1", ChannelID: "C1"}, List{MPC: name(t, "m"), Page: 1})
-	if ref == nil || ref.Code != RefusedNotAllowed {
-		t.Fatalf("refusal = %+v, want not_allowed", ref)
-	}
-	if err == nil {
-		t.Fatal("the group lookup error was not reported for the log")
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			sup, agent := newGate([]string{inSupGrp}, nil), newGate([]string{inAgentGrp}, nil)
+			for _, g := range []struct {
+				gate    *gate
+				blocked bool
+			}{{sup, tt.supBlocked}, {agent, tt.agentBlocked}} {
+				if g.blocked {
+					t.Cleanup(g.gate.open)
+				} else {
+					g.gate.open()
+				}
+			}
+			p, _ := gatedPolicy(t, sup, agent)
+			got := await(t, authorizeAsync(p, tt.user, tt.cmd))
+			code := ""
+			if got.ref != nil {
+				code = got.ref.Code
+			}
+			if code != tt.want || got.err != nil {
+				t.Fatalf("Authorize = %+v, %v; want refusal %q and no error", got.ref, got.err, tt.want)
+			}
+			// A lookup that is started may still be reaching the fetcher.
+			if tt.supCalls > 0 {
+				eventually(t, "the supervisors' lookup", func() bool { return sup.count(supGroup) == tt.supCalls })
+			}
+			if tt.agentCalls > 0 {
+				eventually(t, "the agents' lookup", func() bool { return agent.count(agentGroup) == tt.agentCalls })
+			}
+			if sup.count(supGroup) != tt.supCalls || agent.count(agentGroup) != tt.agentCalls {
+				t.Fatalf("lookups: supervisors %d, agents %d; want %d, %d",
+					sup.count(supGroup), agent.count(agentGroup), tt.supCalls, tt.agentCalls)
+			}
+		})
 	}
 }
 
-func TestGroupCacheStaleServedWhileRefreshing(t *testing.T) {
-	src := &fetchScript{members: []string{"U1"}}
-	c := NewGroupCache(src.fetch, time.Minute, nil)
-	now := time.Unix(1000, 0)
-	var mu sync.Mutex
-	c.now = func() time.Time { mu.Lock(); defer mu.Unlock(); return now }
-	ctx := context.Background()
-	if m, err := c.GroupMembers(ctx, "S1"); err != nil || !m["U1"] {
-		t.Fatalf("GroupMembers = %v, %v", m, err)
+// When the answer depends on a group, Authorize waits for it — and a
+// failing lookup grants nothing.
+func TestPolicyWaitsForTheGroupThatDecides(t *testing.T) {
+	coach := Change{Actions: []Action{Coach}, MPC: name(t, "test_mpc_1"), Members: members("101")}
+	tests := []struct {
+		name string
+		user string
+		err  error
+		want string
+	}{
+		{"supervisor via the group", inSupGrp, nil, ""},
+		{"agent by id", agU, nil, RefusedCoachSupervisor},
+		{"agent by id, lookup fails", agU, errors.New("slack: 503"), RefusedCoachSupervisor},
+		{"supervisor via the group, lookup fails", inSupGrp, errors.New("slack: 503"), RefusedNotAllowed},
 	}
-	src.set([]string{"U2"}, nil)
-	mu.Lock()
-	now = now.Add(time.Hour)
-	mu.Unlock()
-	// Stale: the old answer at once, a refresh in the background.
-	if m, _ := c.GroupMembers(ctx, "S1"); !m["U1"] {
-		t.Fatalf("stale read = %v, want the last known membership", m)
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			sup, agent := newGate([]string{inSupGrp}, tt.err), newGate(nil, nil)
+			agent.open()
+			p, c := gatedPolicy(t, sup, agent)
+			d := authorizeAsync(p, tt.user, coach)
+			eventually(t, "the supervisors' lookup", func() bool { return c.waitingFor(supGroup) == 1 })
+			select {
+			case r := <-d:
+				t.Fatalf("Authorize decided before the supervisors' group answered: %+v, %v", r.ref, r.err)
+			default:
+			}
+			sup.open()
+			got := await(t, d)
+			code := ""
+			if got.ref != nil {
+				code = got.ref.Code
+			}
+			if code != tt.want {
+				t.Fatalf("refusal = %+v, want %q", got.ref, tt.want)
+			}
+			if (got.err != nil) != (tt.err != nil) {
+				t.Fatalf("lookup error for the log = %v, want one: %v", got.err, tt.err != nil)
+			}
+		})
 	}
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		m, _ := c.GroupMembers(ctx, "S1")
-		if m["U2"] {
-			break
+}
+
+// Twenty strangers at once cost one lookup per group.
+func TestPolicyStrangersShareLookups(t *testing.T) {
+	t.Parallel()
+	sup, agent := newGate(nil, nil), newGate(nil, nil)
+	p, c := gatedPolicy(t, sup, agent)
+	const strangers = 20
+	var ds []chan decision
+	for i := range strangers {
+		ds = append(ds, authorizeAsync(p, fmt.Sprintf("USTRANGER%d", i), List{MPC: name(t, "m"), Page: 1}))
+	}
+	eventually(t, "every stranger to wait for both lookups", func() bool {
+		return c.waitingFor(supGroup) == strangers && c.waitingFor(agentGroup) == strangers
+	})
+	sup.open()
+	agent.open()
+	for _, d := range ds {
+		if got := await(t, d); got.ref == nil || got.ref.Code != RefusedNotAllowed {
+			t.Fatalf("stranger: %+v, %v; want not_allowed", got.ref, got.err)
 		}
-		if time.Now().After(deadline) {
-			t.Fatal("background refresh never landed")
-		}
-		time.Sleep(5 * time.Millisecond)
+	}
+	if sup.count(supGroup) != 1 || agent.count(agentGroup) != 1 {
+		t.Fatalf("lookups: supervisors %d, agents %d; want 1 each", sup.count(supGroup), agent.count(agentGroup))
 	}
 }

@@ -12,9 +12,6 @@ import (
 	"github.com/mpcbot/mpcbot/plivo"
 )
 
-// DefaultTimedMax is the default MPC_TIMED_MAX: the longest timed change.
-const DefaultTimedMax = time.Hour
-
 // timerTick is how often RunTimers looks for due timers.
 const timerTick = 500 * time.Millisecond
 
@@ -245,28 +242,6 @@ func (o Outcome) timerLine() string {
 	inv := o.Change.Inverse().WithMembers(o.Done()...)
 	return fmt.Sprintf("⏱ %s at %s UTC (in %s), unless someone changes it first.",
 		inv.Describe(), o.Timer.Due.UTC().Format("15:04:05"), FormatDuration(o.Timer.For))
-}
-
-// FormatDuration writes a duration the way the grammar reads it: "2m",
-// "1m30s", "1h".
-func FormatDuration(d time.Duration) string {
-	d = d.Round(time.Second)
-	if d <= 0 {
-		return "0s"
-	}
-	var b strings.Builder
-	if h := d / time.Hour; h > 0 {
-		fmt.Fprintf(&b, "%dh", h)
-		d -= h * time.Hour
-	}
-	if m := d / time.Minute; m > 0 {
-		fmt.Fprintf(&b, "%dm", m)
-		d -= m * time.Minute
-	}
-	if sec := d / time.Second; sec > 0 {
-		fmt.Fprintf(&b, "%ds", sec)
-	}
-	return b.String()
 }
 
 // CancelResult is the answer to a request to cancel a timer.

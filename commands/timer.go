@@ -140,7 +140,7 @@ func (t *Timer) UnmarshalJSON(data []byte) error {
 	if err := json.Unmarshal(data, &j); err != nil {
 		return fmt.Errorf("decode timer: %w", err)
 	}
-	cmd, err := Parse(j.Change)
+	cmd, err := storedGrammar.Parse(j.Change)
 	if err != nil {
 		return fmt.Errorf("decode timer %s: change %q: %w", j.ID, j.Change, err)
 	}
