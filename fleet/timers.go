@@ -1,0 +1,147 @@
+package fleet
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/mpcbot/mpcbot/commands"
+	"github.com/mpcbot/mpcbot/plivo"
+)
+
+// Timers is the fleet's commands.TimerStore. Timers live on Redis, so they
+// survive the replica that set them and a due one is claimed by exactly one
+// replica. While Redis is unreachable, new timers go to the process's own
+// store (they end with the process, as without a fleet), and Claim, Cancel,
+// Supersede and Pending keep covering both stores. A Done that could not
+// reach Redis is retried when it answers again, before the lease would let
+// another replica run the timer a second time.
+type Timers struct {
+	f      *Fleet
+	shared *redisTimers
+	local  *commands.LocalTimers
+
+	mu        sync.Mutex
+	doneLater map[string]bool
+}
+
+var _ commands.TimerStore = (*Timers)(nil)
+
+// Add implements commands.TimerStore.
+func (s *Timers) Add(ctx context.Context, t commands.Timer) error {
+	err := s.shared.Add(ctx, t)
+	if err == nil || errors.Is(err, errAlreadyPending) {
+		return err
+	}
+	s.f.log.Warn("fleet: timer kept in this process only (redis unreachable)", slog.String("timer", t.ID))
+	return s.local.Add(ctx, t)
+}
+
+// Claim implements commands.TimerStore.
+func (s *Timers) Claim(ctx context.Context, now time.Time, lease time.Duration) ([]commands.Timer, error) {
+	s.flushDone(ctx)
+	out, _ := s.shared.Claim(ctx, now, lease) // on failure: the local ones only
+	local, err := s.local.Claim(ctx, now, lease)
+	if err != nil {
+		return nil, err
+	}
+	if len(local) > 0 {
+		// An Add whose answer was lost may have reached Redis after all:
+		// then Redis's copy is the one that runs (once, fleet-wide).
+		ids := make([]string, len(local))
+		for i, t := range local {
+			ids[i] = t.ID
+		}
+		if onRedis, err := s.shared.exist(ctx, ids); err == nil {
+			for _, t := range local {
+				if onRedis[t.ID] {
+					s.local.Done(ctx, t.ID)
+					continue
+				}
+				out = append(out, t)
+			}
+		} else {
+			out = append(out, local...)
+		}
+	}
+	commands.SortTimers(out)
+	return out, nil
+}
+
+// Cancel implements commands.TimerStore.
+func (s *Timers) Cancel(ctx context.Context, id string) (commands.Timer, bool, error) {
+	t, ok, _ := s.local.Cancel(ctx, id)
+	st, sok, err := s.shared.Cancel(ctx, id)
+	switch {
+	case sok:
+		return st, true, nil
+	case ok:
+		return t, true, nil
+	case err != nil && !errors.Is(err, errDegraded):
+		return commands.Timer{}, false, err
+	}
+	return commands.Timer{}, false, nil
+}
+
+// Supersede implements commands.TimerStore.
+func (s *Timers) Supersede(ctx context.Context, mpc plivo.MPC, members []plivo.Member, fields []plivo.Field) ([]commands.Superseded, error) {
+	out, err := s.local.Supersede(ctx, mpc, members, fields)
+	if err != nil {
+		return nil, err
+	}
+	shared, _ := s.shared.Supersede(ctx, mpc, members, fields) // on failure: the local ones only
+	out = append(out, shared...)
+	commands.SortSuperseded(out)
+	return out, nil
+}
+
+// Done implements commands.TimerStore.
+func (s *Timers) Done(ctx context.Context, id string) error {
+	s.local.Done(ctx, id)
+	if err := s.shared.Done(ctx, id); err != nil {
+		s.mu.Lock()
+		s.doneLater[id] = true
+		s.mu.Unlock()
+	}
+	return nil
+}
+
+// Pending implements commands.TimerStore.
+func (s *Timers) Pending(ctx context.Context) ([]commands.Timer, error) {
+	out, err := s.local.Pending(ctx)
+	if err != nil {
+		return nil, err
+	}
+	shared, _ := s.shared.Pending(ctx) // on failure: the local ones only
+	seen := map[string]bool{}
+	for _, t := range out {
+		seen[t.ID] = true
+	}
+	for _, t := range shared {
+		if !seen[t.ID] {
+			out = append(out, t)
+		}
+	}
+	commands.SortTimers(out)
+	return out, nil
+}
+
+// flushDone retries the Done calls that failed, while Redis answers.
+func (s *Timers) flushDone(ctx context.Context) {
+	s.mu.Lock()
+	ids := make([]string, 0, len(s.doneLater))
+	for id := range s.doneLater {
+		ids = append(ids, id)
+	}
+	s.mu.Unlock()
+	for _, id := range ids {
+		if s.shared.Done(ctx, id) != nil {
+			return
+		}
+		s.mu.Lock()
+		delete(s.doneLater, id)
+		s.mu.Unlock()
+	}
+}
