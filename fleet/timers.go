@@ -35,7 +35,7 @@ func (s *Timers) Add(ctx context.Context, t commands.Timer) error {
 	if err == nil || errors.Is(err, errAlreadyPending) {
 		return err
 	}
-	s.f.log.Warn("fleet: timer kept in this process only (redis unreachable)", slog.String("timer", t.ID))
+	s.f.log.Warn("fleet: timer kept in this process only, the shared store failed", slog.String("timer", t.ID))
 	return s.local.Add(ctx, t)
 }
 

@@ -1,0 +1,236 @@
+package fleet
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/mpcbot/mpcbot/commands"
+	"github.com/mpcbot/mpcbot/commands/timerstest"
+	"github.com/mpcbot/mpcbot/plivo"
+)
+
+func TestTimersConformance(t *testing.T) {
+	t.Parallel()
+	dead := newServer(t)
+	dead.Kill()
+	stores := []struct {
+		name string
+		make func(t *testing.T) commands.TimerStore
+	}{
+		{"redis", func(t *testing.T) commands.TimerStore {
+			f, _ := openFleet(t, testConfig(t, sharedRedis.URL(), uniquePrefix(t)))
+			return f.timers.shared
+		}},
+		{"fleet", func(t *testing.T) commands.TimerStore {
+			f, _ := openFleet(t, testConfig(t, sharedRedis.URL(), uniquePrefix(t)))
+			return f.Timers()
+		}},
+		{"fleet with redis down", func(t *testing.T) commands.TimerStore {
+			f, _ := openFleet(t, testConfig(t, dead.URL(), uniquePrefix(t)))
+			if f.Status().Healthy {
+				t.Fatal("healthy without Redis")
+			}
+			return f.Timers()
+		}},
+	}
+	for _, s := range stores {
+		t.Run(s.name, func(t *testing.T) {
+			t.Parallel()
+			timerstest.Run(t, s.make)
+		})
+	}
+}
+
+// TestTimersClaimedOnceAcrossReplicas: three replicas, three claimers each,
+// claim as time advances; every timer is claimed exactly once.
+func TestTimersClaimedOnceAcrossReplicas(t *testing.T) {
+	t.Parallel()
+	fs := openReplicas(t, 3, sharedRedis.URL(), nil)
+	ctx := context.Background()
+	const timers = 60
+	base := timerstest.Base
+	for i := range timers {
+		tm := timerstest.NewTimer(t, fmt.Sprintf("t%02d", i), "hold test_mpc_1 1002", time.Duration(i%20)*time.Second)
+		if err := fs[i%3].Timers().Add(ctx, tm); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var mu sync.Mutex
+	count := map[string]int{}
+	var wg sync.WaitGroup
+	for _, f := range fs {
+		for range 3 {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for step := range 25 {
+					got, err := f.Timers().Claim(ctx, base.Add(time.Duration(step)*time.Second), time.Hour)
+					if err != nil {
+						t.Error(err)
+						return
+					}
+					mu.Lock()
+					for _, tm := range got {
+						count[tm.ID]++
+					}
+					mu.Unlock()
+				}
+			}()
+		}
+	}
+	wg.Wait()
+	timerstest.CheckOnce(t, count, timers)
+}
+
+// TestTimersOutliveTheirReplica: a timer set by a replica that is gone is
+// run by another; one whose claimer died is taken over after the lease.
+func TestTimersOutliveTheirReplica(t *testing.T) {
+	t.Parallel()
+	fs := openReplicas(t, 3, sharedRedis.URL(), nil)
+	ctx := context.Background()
+	a := timerstest.NewTimer(t, "a", "hold test_mpc_1 1002", time.Minute)
+	if err := fs[0].Timers().Add(ctx, a); err != nil {
+		t.Fatal(err)
+	}
+	fs[0].Close()
+	lease := 30 * time.Second
+	got, err := fs[1].Timers().Claim(ctx, a.Due, lease)
+	if err != nil || len(got) != 1 {
+		t.Fatalf("another replica claims the gone replica's timer: %v, %v", got, err)
+	}
+	// fs[1] dies while running it: no Done.
+	fs[1].Close()
+	if got, _ := fs[2].Timers().Claim(ctx, a.Due.Add(lease-time.Millisecond), lease); len(got) != 0 {
+		t.Fatalf("taken over before the lease lapsed: %v", got)
+	}
+	got, _ = fs[2].Timers().Claim(ctx, a.Due.Add(lease), lease)
+	timerstest.Equal(t, "taken over after the lease", got, []commands.Timer{a})
+	if err := fs[2].Timers().Done(ctx, "a"); err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := fs[2].Timers().Claim(ctx, a.Due.Add(time.Hour), lease); len(got) != 0 {
+		t.Fatalf("claimed after Done: %v", got)
+	}
+}
+
+// TestSupersedeIsAtomic: replicas supersede different fields of the same
+// timers, and cancel some, all at once; no update is lost (every timer
+// ends finished and removed) and no cancelled timer comes back.
+func TestSupersedeIsAtomic(t *testing.T) {
+	t.Parallel()
+	fs := openReplicas(t, 3, sharedRedis.URL(), nil)
+	ctx := context.Background()
+	const timers = 12
+	for i := range timers {
+		tm := timerstest.NewTimer(t, fmt.Sprintf("t%02d", i), "mute,hold test_mpc_1 1001,1002,1003", time.Minute)
+		if err := fs[0].Timers().Add(ctx, tm); err != nil {
+			t.Fatal(err)
+		}
+	}
+	mpc := mustMPC(t, "test_mpc_1")
+	var wg sync.WaitGroup
+	for i, field := range []plivo.Field{plivo.FieldMute, plivo.FieldHold} {
+		for _, m := range []plivo.Member{"1001", "1002", "1003"} {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				if _, err := fs[i].Timers().Supersede(ctx, mpc, []plivo.Member{m}, []plivo.Field{field}); err != nil {
+					t.Error(err)
+				}
+			}()
+		}
+	}
+	cancelled := map[string]bool{}
+	for i := 0; i < timers; i += 3 {
+		id := fmt.Sprintf("t%02d", i)
+		cancelled[id] = true
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			fs[2].Timers().Cancel(ctx, id)
+		}()
+	}
+	wg.Wait()
+	pending, err := fs[2].Timers().Pending(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tm := range pending {
+		t.Errorf("timer %s still pending (cancelled %v) with %v", tm.ID, cancelled[tm.ID], tm.Pending)
+	}
+	for _, f := range fs {
+		if !f.Status().Healthy {
+			t.Fatalf("%s degraded: %s", f.ReplicaID(), f.Status().Reason)
+		}
+	}
+}
+
+// TestTimersAcrossAnOutage: a timer added while Redis does not answer is
+// kept in the process; once Redis is back, Pending, Claim, Supersede and
+// Cancel cover both stores, each timer once; a Done that failed is
+// retried, so the lease does not run the timer again.
+func TestTimersAcrossAnOutage(t *testing.T) {
+	t.Parallel()
+	srv := newServer(t)
+	cfg := testConfig(t, srv.URL(), uniquePrefix(t))
+	cfg.CallTimeout = 50 * time.Millisecond
+	f, _ := openFleet(t, cfg)
+	admin := client(t, srv.URL())
+	ctx := context.Background()
+	pause := func() {
+		t.Helper()
+		if err := admin.Do(ctx, "CLIENT", "PAUSE", "300", "ALL").Err(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	shared := timerstest.NewTimer(t, "shared", "mute,hold test_mpc_1 1002", time.Minute)
+	local := timerstest.NewTimer(t, "local", "mute,hold test_mpc_1 1003", time.Minute)
+	if err := f.Timers().Add(ctx, shared); err != nil {
+		t.Fatal(err)
+	}
+	pause()
+	if err := f.Timers().Add(ctx, local); err != nil {
+		t.Fatalf("Add with Redis paused: %v", err)
+	}
+	if f.Status().Healthy {
+		t.Fatal("healthy after a timed-out Add")
+	}
+	pending, _ := f.Timers().Pending(ctx)
+	timerstest.Equal(t, "Pending while degraded", pending, []commands.Timer{local})
+	waitFor(t, 5*time.Second, "recovery", func() bool { return f.Status().Healthy })
+	pending, _ = f.Timers().Pending(ctx)
+	timerstest.Equal(t, "Pending after recovery", pending, []commands.Timer{shared, local})
+
+	sup, err := f.Timers().Supersede(ctx, mustMPC(t, "test_mpc_1"), []plivo.Member{plivo.AllMembers}, []plivo.Field{plivo.FieldMute})
+	if err != nil || len(sup) != 2 {
+		t.Fatalf("Supersede over both stores: %d timers, %v", len(sup), err)
+	}
+	shared, _ = shared.Supersede([]plivo.Member{plivo.AllMembers}, []plivo.Field{plivo.FieldMute})
+	local, _ = local.Supersede([]plivo.Member{plivo.AllMembers}, []plivo.Field{plivo.FieldMute})
+	lease := 10 * time.Second
+	got, _ := f.Timers().Claim(ctx, shared.Due, lease)
+	timerstest.Equal(t, "Claim over both stores", got, []commands.Timer{shared, local})
+
+	pause()
+	f.Timers().Done(ctx, "shared") // fails: kept for later
+	f.timers.mu.Lock()
+	later := f.timers.doneLater["shared"]
+	f.timers.mu.Unlock()
+	if !later {
+		t.Fatal("a Done with Redis paused was not kept for later")
+	}
+	f.Timers().Done(ctx, "local")
+	waitFor(t, 5*time.Second, "recovery", func() bool { return f.Status().Healthy })
+	if got, _ := f.Timers().Claim(ctx, shared.Due.Add(lease), lease); len(got) != 0 {
+		t.Fatalf("after the lease, a timer whose Done failed during the outage ran again: %v", got)
+	}
+	if n, _ := admin.HLen(ctx, cfg.Prefix+"timers").Result(); n != 0 {
+		t.Fatalf("%d timers left on Redis", n)
+	}
+	if _, ok, _ := f.Timers().Cancel(ctx, "local"); ok {
+		t.Fatal("Cancel after Done found the timer")
+	}
+}
