@@ -53,6 +53,11 @@ func TestClaimExpires(t *testing.T) {
 	if fs[1].Claims().Claim(ctx, "tap", 150*time.Millisecond) {
 		t.Fatal("second claim on another replica within the ttl was first")
 	}
+	// A claim that lost takes nothing: it must not hold the key for its
+	// own (longer) ttl.
+	if fs[1].Claims().Claim(ctx, "tap", time.Hour) || fs[0].Claims().Claim(ctx, "tap", time.Hour) {
+		t.Fatal("a claim within the ttl was first")
+	}
 	waitFor(t, 2*time.Second, "the claim to expire", func() bool {
 		return fs[1].Claims().Claim(ctx, "tap", time.Minute)
 	})

@@ -146,7 +146,7 @@ func TestPresenceForgetsADeadReplica(t *testing.T) {
 // call returns within about CallTimeout, the fleet degrades, and it
 // recovers by itself when the pause ends.
 func TestSlowRedisNeverHoldsACall(t *testing.T) {
-	t.Parallel()
+	// Not parallel: it measures time.
 	srv := newServer(t)
 	cfg := testConfig(t, srv.URL(), uniquePrefix(t))
 	cfg.CallTimeout = 50 * time.Millisecond

@@ -75,9 +75,9 @@ type Limiter struct {
 	pausedUntil time.Time           // the latest pause asked of this replica (its clock)
 	horizon     time.Time           // the latest slot this replica booked (its clock)
 
-	// booked, when set (tests), is told the Redis-clock slot of every
-	// shared reservation.
-	booked func(slot time.Time)
+	// booked, when set (tests), is told every slot booked: on the shared
+	// bucket by Redis's clock, on the fallback by the caller's.
+	booked func(slot time.Time, shared bool)
 }
 
 var _ plivo.Limiter = (*Limiter)(nil)
@@ -123,9 +123,13 @@ func (l *Limiter) Reserve(ctx context.Context, now time.Time, maxWait time.Durat
 		}
 		l.mu.Unlock()
 		if l.booked != nil && ok {
-			l.booked(time.UnixMicro(res[2]))
+			l.booked(time.UnixMicro(res[2]), true)
 		}
 		return wait, ok
+	}
+	if err != nil && ctx.Err() != nil {
+		// The caller gave up: not Redis's fault, nothing to send.
+		return 0, false
 	}
 	local := l.fallback(now)
 	wait, ok := local.Reserve(ctx, now, maxWait)
@@ -133,6 +137,9 @@ func (l *Limiter) Reserve(ctx context.Context, now time.Time, maxWait time.Durat
 		l.mu.Lock()
 		l.noteSlot(now.Add(wait))
 		l.mu.Unlock()
+		if l.booked != nil {
+			l.booked(now.Add(wait), false)
+		}
 	}
 	return wait, ok
 }
@@ -164,7 +171,7 @@ func (l *Limiter) Pause(ctx context.Context, now, until time.Time) {
 		return pauseScript.Run(ctx, l.f.rdb, []string{l.f.key("limiter")},
 			l.interval, l.tolerance, until.Sub(now).Microseconds()).Err()
 	})
-	if err != nil && local == nil {
+	if err != nil && local == nil && ctx.Err() == nil {
 		l.fallback(now) // created paused
 	}
 }

@@ -128,6 +128,12 @@ func (s *Timers) Pending(ctx context.Context) ([]commands.Timer, error) {
 	return out, nil
 }
 
+// Local returns the timers kept in this process only (added while Redis
+// did not answer): they end with the process, so a shutdown reports them.
+func (s *Timers) Local(ctx context.Context) ([]commands.Timer, error) {
+	return s.local.Pending(ctx)
+}
+
 // flushDone retries the Done calls that failed, while Redis answers.
 func (s *Timers) flushDone(ctx context.Context) {
 	s.mu.Lock()

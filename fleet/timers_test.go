@@ -168,39 +168,35 @@ func TestSupersedeIsAtomic(t *testing.T) {
 	}
 }
 
-// TestTimersAcrossAnOutage: a timer added while Redis does not answer is
-// kept in the process; once Redis is back, Pending, Claim, Supersede and
-// Cancel cover both stores, each timer once; a Done that failed is
-// retried, so the lease does not run the timer again.
+// TestTimersAcrossAnOutage: a timer added while Redis refuses is kept in
+// the process; once Redis is back, Pending, Claim, Supersede and Cancel
+// cover both stores, each timer once; a Done that failed is retried, so the
+// lease does not run the timer again.
 func TestTimersAcrossAnOutage(t *testing.T) {
 	t.Parallel()
 	srv := newServer(t)
 	cfg := testConfig(t, srv.URL(), uniquePrefix(t))
-	cfg.CallTimeout = 50 * time.Millisecond
 	f, _ := openFleet(t, cfg)
 	admin := client(t, srv.URL())
 	ctx := context.Background()
-	pause := func() {
-		t.Helper()
-		if err := admin.Do(ctx, "CLIENT", "PAUSE", "300", "ALL").Err(); err != nil {
-			t.Fatal(err)
-		}
-	}
 	shared := timerstest.NewTimer(t, "shared", "mute,hold test_mpc_1 1002", time.Minute)
 	local := timerstest.NewTimer(t, "local", "mute,hold test_mpc_1 1003", time.Minute)
 	if err := f.Timers().Add(ctx, shared); err != nil {
 		t.Fatal(err)
 	}
-	pause()
+	restore := cutOff(t, srv)
 	if err := f.Timers().Add(ctx, local); err != nil {
-		t.Fatalf("Add with Redis paused: %v", err)
+		t.Fatalf("Add with Redis refusing: %v", err)
 	}
 	if f.Status().Healthy {
-		t.Fatal("healthy after a timed-out Add")
+		t.Fatal("healthy after a refused Add")
 	}
 	pending, _ := f.Timers().Pending(ctx)
 	timerstest.Equal(t, "Pending while degraded", pending, []commands.Timer{local})
-	waitFor(t, 5*time.Second, "recovery", func() bool { return f.Status().Healthy })
+	only, _ := f.Timers().Local(ctx)
+	timerstest.Equal(t, "Local (ends with the process)", only, []commands.Timer{local})
+	restore()
+	waitFor(t, 10*time.Second, "recovery", func() bool { return f.Status().Healthy })
 	pending, _ = f.Timers().Pending(ctx)
 	timerstest.Equal(t, "Pending after recovery", pending, []commands.Timer{shared, local})
 
@@ -214,23 +210,51 @@ func TestTimersAcrossAnOutage(t *testing.T) {
 	got, _ := f.Timers().Claim(ctx, shared.Due, lease)
 	timerstest.Equal(t, "Claim over both stores", got, []commands.Timer{shared, local})
 
-	pause()
-	f.Timers().Done(ctx, "shared") // fails: kept for later
+	restore = cutOff(t, srv)
+	f.Timers().Done(ctx, "shared") // refused: kept for later
 	f.timers.mu.Lock()
 	later := f.timers.doneLater["shared"]
 	f.timers.mu.Unlock()
 	if !later {
-		t.Fatal("a Done with Redis paused was not kept for later")
+		t.Fatal("a refused Done was not kept for later")
 	}
 	f.Timers().Done(ctx, "local")
-	waitFor(t, 5*time.Second, "recovery", func() bool { return f.Status().Healthy })
+	restore()
+	waitFor(t, 10*time.Second, "recovery", func() bool { return f.Status().Healthy })
 	if got, _ := f.Timers().Claim(ctx, shared.Due.Add(lease), lease); len(got) != 0 {
 		t.Fatalf("after the lease, a timer whose Done failed during the outage ran again: %v", got)
+	}
+	if !f.Status().Healthy {
+		t.Fatalf("degraded again: %s", f.Status().Reason)
 	}
 	if n, _ := admin.HLen(ctx, cfg.Prefix+"timers").Result(); n != 0 {
 		t.Fatalf("%d timers left on Redis", n)
 	}
 	if _, ok, _ := f.Timers().Cancel(ctx, "local"); ok {
 		t.Fatal("Cancel after Done found the timer")
+	}
+}
+
+// TestTimersAddWithLostAnswer: an Add that timed out may still have
+// reached Redis; the copy kept locally then gives way to Redis's, so the
+// timer runs once.
+func TestTimersAddWithLostAnswer(t *testing.T) {
+	t.Parallel()
+	f, _ := openFleet(t, testConfig(t, sharedRedis.URL(), uniquePrefix(t)))
+	ctx := context.Background()
+	a := timerstest.NewTimer(t, "a", "hold test_mpc_1 1002", time.Minute)
+	// Both copies, as after an Add whose answer was lost.
+	if err := f.timers.shared.Add(ctx, a); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.timers.local.Add(ctx, a); err != nil {
+		t.Fatal(err)
+	}
+	pending, _ := f.Timers().Pending(ctx)
+	timerstest.Equal(t, "Pending", pending, []commands.Timer{a})
+	got, _ := f.Timers().Claim(ctx, a.Due, time.Minute)
+	timerstest.Equal(t, "Claim", got, []commands.Timer{a})
+	if only, _ := f.Timers().Local(ctx); len(only) != 0 {
+		t.Fatalf("the local copy is still there: %v", only)
 	}
 }
