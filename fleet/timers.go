@@ -3,6 +3,7 @@ package fleet
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"sync"
 	"time"
@@ -15,16 +16,28 @@ import (
 // survive the replica that set them and a due one is claimed by exactly one
 // replica. While Redis is unreachable, new timers go to the process's own
 // store (they end with the process, as without a fleet), and Claim, Cancel,
-// Supersede and Pending keep covering both stores. A Done that could not
-// reach Redis is retried when it answers again, before the lease would let
-// another replica run the timer a second time.
+// Supersede and Pending keep covering both stores. What could not reach
+// Redis is replayed when it answers again, before this replica claims
+// anything there: a Done (so that the lease does not run the timer a second
+// time) and a Supersede (so that a timer on Redis does not undo a person's
+// later change; the replay touches only timers set before that change).
+// Cancel of a timer that is not local fails while Redis does not answer.
 type Timers struct {
 	f      *Fleet
 	shared *redisTimers
 	local  *commands.LocalTimers
 
-	mu        sync.Mutex
-	doneLater map[string]bool
+	mu             sync.Mutex
+	doneLater      map[string]bool
+	supersedeLater []laterSupersede
+}
+
+// laterSupersede is a Supersede that Redis did not get, made at at.
+type laterSupersede struct {
+	mpc     plivo.MPC
+	members []plivo.Member
+	fields  []plivo.Field
+	at      time.Time
 }
 
 var _ commands.TimerStore = (*Timers)(nil)
@@ -42,7 +55,10 @@ func (s *Timers) Add(ctx context.Context, t commands.Timer) error {
 // Claim implements commands.TimerStore.
 func (s *Timers) Claim(ctx context.Context, now time.Time, lease time.Duration) ([]commands.Timer, error) {
 	s.flushDone(ctx)
-	out, _ := s.shared.Claim(ctx, now, lease) // on failure: the local ones only
+	var out []commands.Timer
+	if s.flushSupersede(ctx) {
+		out, _ = s.shared.Claim(ctx, now, lease) // on failure: the local ones only
+	}
 	local, err := s.local.Claim(ctx, now, lease)
 	if err != nil {
 		return nil, err
@@ -79,19 +95,29 @@ func (s *Timers) Cancel(ctx context.Context, id string) (commands.Timer, bool, e
 		return st, true, nil
 	case ok:
 		return t, true, nil
-	case err != nil && !errors.Is(err, errDegraded):
-		return commands.Timer{}, false, err
+	case err != nil:
+		return commands.Timer{}, false, fmt.Errorf("fleet: cancel timer %s: the shared store did not answer: %w", id, err)
 	}
 	return commands.Timer{}, false, nil
 }
 
 // Supersede implements commands.TimerStore.
 func (s *Timers) Supersede(ctx context.Context, mpc plivo.MPC, members []plivo.Member, fields []plivo.Field) ([]commands.Superseded, error) {
+	at := time.Now()
 	out, err := s.local.Supersede(ctx, mpc, members, fields)
 	if err != nil {
 		return nil, err
 	}
-	shared, _ := s.shared.Supersede(ctx, mpc, members, fields) // on failure: the local ones only
+	var shared []commands.Superseded
+	flushed := s.flushSupersede(ctx)
+	if flushed {
+		shared, err = s.shared.Supersede(ctx, mpc, members, fields)
+	}
+	if !flushed || err != nil {
+		s.mu.Lock()
+		s.supersedeLater = append(s.supersedeLater, laterSupersede{mpc: mpc, members: members, fields: fields, at: at})
+		s.mu.Unlock()
+	}
 	out = append(out, shared...)
 	commands.SortSuperseded(out)
 	return out, nil
@@ -132,6 +158,31 @@ func (s *Timers) Pending(ctx context.Context) ([]commands.Timer, error) {
 // did not answer): they end with the process, so a shutdown reports them.
 func (s *Timers) Local(ctx context.Context) ([]commands.Timer, error) {
 	return s.local.Pending(ctx)
+}
+
+// flushSupersede replays, in order, the Supersede calls Redis did not get,
+// and reports whether none is left.
+func (s *Timers) flushSupersede(ctx context.Context) bool {
+	for {
+		s.mu.Lock()
+		if len(s.supersedeLater) == 0 {
+			s.mu.Unlock()
+			return true
+		}
+		next := s.supersedeLater[0]
+		s.mu.Unlock()
+		sup, err := s.shared.supersede(ctx, next.mpc, next.members, next.fields, next.at)
+		if err != nil {
+			return false
+		}
+		for _, x := range sup {
+			s.f.log.Info("fleet: a change made while redis did not answer superseded a timer",
+				slog.String("timer", x.Timer.ID), slog.Int("lost", len(x.Lost)), slog.Bool("finished", x.Timer.Finished()))
+		}
+		s.mu.Lock()
+		s.supersedeLater = s.supersedeLater[1:]
+		s.mu.Unlock()
+	}
 }
 
 // flushDone retries the Done calls that failed, while Redis answers.

@@ -179,6 +179,13 @@ func (s *redisTimers) exist(ctx context.Context, ids []string) (map[string]bool,
 }
 
 func (s *redisTimers) Supersede(ctx context.Context, mpc plivo.MPC, members []plivo.Member, fields []plivo.Field) ([]commands.Superseded, error) {
+	return s.supersede(ctx, mpc, members, fields, time.Time{})
+}
+
+// supersede is Supersede, limited to the timers set before setBefore
+// unless it is zero (a change replayed after an outage must not touch the
+// timers set after it).
+func (s *redisTimers) supersede(ctx context.Context, mpc plivo.MPC, members []plivo.Member, fields []plivo.Field, setBefore time.Time) ([]commands.Superseded, error) {
 	var out []commands.Superseded
 	hash, due := s.keys()[0], s.keys()[1]
 	err := s.f.do(ctx, "timer supersede", func(ctx context.Context) error {
@@ -195,7 +202,7 @@ func (s *redisTimers) Supersede(ctx context.Context, mpc plivo.MPC, members []pl
 						s.f.log.Error("fleet: a stored timer does not decode; left as is", "timer", id, "error", err)
 						continue
 					}
-					if !t.SameMPC(mpc) {
+					if !t.SameMPC(mpc) || (!setBefore.IsZero() && !t.Set.Before(setBefore)) {
 						continue
 					}
 					after, lost := t.Supersede(members, fields)
