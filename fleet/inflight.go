@@ -26,7 +26,9 @@ local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 local memory = tonumber(ARGV[5])
 local clock = redis.call('INCR', KEYS[1])
-local id = tostring(clock)
+-- The clock restarts at 1 when Redis loses its data: the time makes an id
+-- from before such a loss never name an entry made after it.
+local id = tostring(clock) .. '-' .. string.format('%.0f', now)
 local e = ARGV[1] .. 'e:' .. id
 local index = ARGV[1] .. 'mpc:' .. ARGV[2]
 redis.call('HSET', e, 'mpc', ARGV[2], 'member', ARGV[3], 'fields', ARGV[4], 'sent', clock, 'done', 0)

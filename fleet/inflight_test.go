@@ -189,3 +189,26 @@ func TestInFlightDegradesToPerProcess(t *testing.T) {
 		t.Fatal("per process: a later local update does not count")
 	}
 }
+
+// TestInFlightIDsSurviveARedisRestart: after Redis lost its data (and its
+// clock), an update recorded before answers "changed" (unknown, the safe
+// side) and never reads an entry made after the restart.
+func TestInFlightIDsSurviveARedisRestart(t *testing.T) {
+	t.Parallel()
+	srv := newServer(t)
+	f, _ := openFleet(t, testConfig(t, srv.URL(), uniquePrefix(t)))
+	ctx := context.Background()
+	mpc := mustMPC(t, "test_mpc_1")
+	hold := []plivo.Field{plivo.FieldHold}
+	before := f.InFlight().Begin(ctx, mpc, "101", hold)
+	if err := srv.Restart(); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 10*time.Second, "a shared Begin after the restart", func() bool {
+		_, rid := splitID(f.InFlight().Begin(ctx, mpc, "102", hold))
+		return rid != ""
+	})
+	if !f.InFlight().ChangedSince(ctx, before, "101", plivo.FieldHold) {
+		t.Fatal("an update recorded before Redis lost its data is answered 'not changed'")
+	}
+}
