@@ -1,0 +1,209 @@
+package fleet
+
+import (
+	"context"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+	"golang.org/x/time/rate"
+
+	"github.com/mpcbot/mpcbot/plivo"
+)
+
+// reserveScript is plivo.GCRA.Reserve on Redis's clock, in microseconds.
+// KEYS[1] holds the fleet's TAT. ARGV: interval, tolerance, maxWait, floor.
+// The TAT is raised to at least now+floor first (floor > 0 when a replica
+// rejoins after a fallback, see Limiter). A missing key is an empty bucket
+// (TAT = now + tolerance + interval): after Redis lost its data, the
+// replicas have just been sending on their fallback buckets, and a full
+// bucket would let a fresh burst through on top of that; the price is one
+// interval once (the key has no expiry, so it is missing only on first use
+// or after a loss, not after the bucket refilled). Returns {booked 0|1,
+// wait, slot}: slot is when the request may be sent, on Redis's clock.
+var reserveScript = redis.NewScript(`
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
+local interval, tol = tonumber(ARGV[1]), tonumber(ARGV[2])
+local maxwait, floor = tonumber(ARGV[3]), tonumber(ARGV[4])
+local stored = tonumber(redis.call('GET', KEYS[1]))
+local tat = stored
+if not tat then tat = now + tol + interval end
+if tat < now + floor then tat = now + floor end
+if tat < now then tat = now end
+local wait = tat - tol - now
+if wait < 0 then wait = 0 end
+if wait > 0 and wait >= maxwait then
+  if tat ~= stored then redis.call('SET', KEYS[1], string.format('%.0f', tat)) end
+  return {0, wait, now + wait}
+end
+redis.call('SET', KEYS[1], string.format('%.0f', tat + interval))
+return {1, wait, now + wait}
+`)
+
+// pauseScript is plivo.GCRA.Pause on Redis's clock: KEYS[1] holds the TAT;
+// ARGV: interval, tolerance, pause (µs from now).
+var pauseScript = redis.NewScript(`
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
+local interval, tol, pause = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
+local tat = tonumber(redis.call('GET', KEYS[1]))
+if not tat then tat = now + tol + interval end
+if tat < now + pause + tol then tat = now + pause + tol end
+redis.call('SET', KEYS[1], string.format('%.0f', tat))
+return 1
+`)
+
+// Limiter is the fleet's plivo.Limiter: one GCRA bucket on Redis, so that
+// all replicas together never send more than burst + rate·T requests in any
+// window T. Each Reserve is one script call that books a future slot (FIFO
+// pacing, no polling). When Redis fails, the replica switches to a local
+// bucket of rate ÷ replicas and burst ÷ replicas (at least 1), drained at
+// the switch; when Redis answers again, the first shared reservation drains
+// the shared bucket (and carries a pause asked meanwhile), so neither switch
+// adds a burst on top of what was just sent. Both drains start after the
+// latest slot this replica booked on the bucket it leaves.
+type Limiter struct {
+	f                   *Fleet
+	rate                rate.Limit
+	burst               int
+	interval, tolerance int64 // µs, interval rounded up
+
+	mu          sync.Mutex
+	local       *plivo.LocalLimiter // the fallback while in use; nil on the shared bucket
+	pausedUntil time.Time           // the latest pause asked of this replica (its clock)
+	horizon     time.Time           // the latest slot this replica booked (its clock)
+
+	// booked, when set (tests), is told every slot booked: on the shared
+	// bucket by Redis's clock, on the fallback by the caller's.
+	booked func(slot time.Time, shared bool)
+}
+
+var _ plivo.Limiter = (*Limiter)(nil)
+
+func newLimiter(f *Fleet) *Limiter {
+	g, _ := plivo.NewGCRA(f.cfg.Rate, f.cfg.Burst) // validated by Open
+	interval := (g.Interval.Nanoseconds() + 999) / 1000
+	return &Limiter{f: f, rate: f.cfg.Rate, burst: f.cfg.Burst,
+		interval: interval, tolerance: int64(f.cfg.Burst-1) * interval}
+}
+
+// Reserve implements plivo.Limiter. On the shared bucket, now is ignored:
+// Redis's clock decides.
+func (l *Limiter) Reserve(ctx context.Context, now time.Time, maxWait time.Duration) (time.Duration, bool) {
+	l.mu.Lock()
+	rejoin := l.local != nil
+	floor := int64(0)
+	if rejoin {
+		// Start after the slots booked on the local bucket, with no burst,
+		// and not before a pause asked meanwhile ends.
+		floor = max(0, l.horizon.Sub(now).Microseconds()) + l.tolerance + l.interval
+		if p := l.pausedUntil.Sub(now); p > 0 {
+			floor = max(floor, p.Microseconds()+l.tolerance)
+		}
+	}
+	l.mu.Unlock()
+
+	var res []int64
+	err := l.f.do(ctx, "limiter reserve", func(ctx context.Context) error {
+		var err error
+		res, err = reserveScript.Run(ctx, l.f.rdb, []string{l.f.key("limiter")},
+			l.interval, l.tolerance, maxWait.Microseconds(), floor).Int64Slice()
+		return err
+	})
+	if err == nil && len(res) == 3 {
+		wait, ok := time.Duration(res[1])*time.Microsecond, res[0] == 1
+		l.mu.Lock()
+		if rejoin {
+			l.local = nil
+		}
+		if ok {
+			l.noteSlot(time.Now().Add(wait))
+		}
+		l.mu.Unlock()
+		if l.booked != nil && ok {
+			l.booked(time.UnixMicro(res[2]), true)
+		}
+		return wait, ok
+	}
+	if err != nil && ctx.Err() != nil {
+		// The caller gave up: not Redis's fault, nothing to send.
+		return 0, false
+	}
+	local := l.fallback(now)
+	wait, ok := local.Reserve(ctx, now, maxWait)
+	if ok {
+		l.mu.Lock()
+		l.noteSlot(now.Add(wait))
+		l.mu.Unlock()
+		if l.booked != nil {
+			l.booked(now.Add(wait), false)
+		}
+	}
+	return wait, ok
+}
+
+// noteSlot records a booked slot; l.mu is held.
+func (l *Limiter) noteSlot(slot time.Time) {
+	if slot.After(l.horizon) {
+		l.horizon = slot
+	}
+}
+
+// Pause implements plivo.Limiter: the whole fleet waits until until. The
+// pause is also kept locally, for the fallback bucket and for the shared
+// one when this replica rejoins.
+func (l *Limiter) Pause(ctx context.Context, now, until time.Time) {
+	if !until.After(now) {
+		return
+	}
+	l.mu.Lock()
+	if until.After(l.pausedUntil) {
+		l.pausedUntil = until
+	}
+	local := l.local
+	l.mu.Unlock()
+	if local != nil {
+		local.Pause(ctx, now, until)
+	}
+	err := l.f.do(ctx, "limiter pause", func(ctx context.Context) error {
+		return pauseScript.Run(ctx, l.f.rdb, []string{l.f.key("limiter")},
+			l.interval, l.tolerance, until.Sub(now).Microseconds()).Err()
+	})
+	if err != nil && local == nil && ctx.Err() == nil {
+		l.fallback(now) // created paused
+	}
+}
+
+// fallback returns the local bucket, creating it at the switch from the
+// shared one: drained at the latest slot this replica booked there (slots
+// already booked are still to be sent), and paused if a pause is running.
+func (l *Limiter) fallback(now time.Time) *plivo.LocalLimiter {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.local != nil {
+		return l.local
+	}
+	n := l.f.replicaCount()
+	r, b := l.rate/rate.Limit(n), max(1, l.burst/n)
+	local, err := plivo.NewLocalLimiter(r, b)
+	if err != nil { // unreachable: r > 0 and b >= 1
+		panic(err)
+	}
+	local.Drain(latest(now, l.horizon))
+	if l.pausedUntil.After(now) {
+		local.Pause(context.Background(), now, l.pausedUntil)
+	}
+	l.local = local
+	l.f.log.Info("fleet: limiter on a local bucket until redis answers",
+		slog.Float64("rate", float64(r)), slog.Int("burst", b), slog.Int("replicas", n))
+	return local
+}
+
+func latest(a, b time.Time) time.Time {
+	if a.After(b) {
+		return a
+	}
+	return b
+}
