@@ -255,7 +255,22 @@ func (b *Bot) GroupMembers(ctx context.Context, groupID string) ([]string, error
 		ids, err = b.api.GetUserGroupMembersContext(ctx, groupID)
 		return err
 	})
+	if err != nil && groupGone(err) {
+		return nil, fmt.Errorf("%w: Slack said %s", commands.ErrGroupGone, slackErrorCode(err))
+	}
 	return ids, err
+}
+
+// groupGone reports a Slack answer that a retry will not change: the group
+// does not exist, or the token cannot read groups. Its members are dropped
+// at once instead of being served from the last lookup.
+func groupGone(err error) bool {
+	switch slackErrorCode(err) {
+	case "no_such_subteam", "subteam_not_found", "missing_scope", "plan_upgrade_required", "invalid_auth",
+		"not_authed", "account_inactive", "token_revoked", "token_expired", "not_allowed_token_type", "team_access_not_granted":
+		return true
+	}
+	return false
 }
 
 // Run connects to Slack and serves commands until ctx ends or the

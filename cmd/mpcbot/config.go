@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"github.com/caarlos0/env/v10"
+
+	"github.com/mpcbot/mpcbot/commands"
 )
 
 // Config is everything mpcbot reads from its environment. The variable
@@ -18,6 +20,7 @@ type Config struct {
 	SlackBotToken    string        `env:"SLACK_BOT_TOKEN" hint:"the bot token starting xoxb- (OAuth & Permissions → Bot User OAuth Token)"`
 	SlackAPIURL      string        `env:"SLACK_API_URL" envDefault:"https://slack.com/api/" hint:"an http(s) URL ending in /api/"`
 	SlackPingTimeout time.Duration `env:"SLACK_PING_TIMEOUT" envDefault:"30s" hint:"a duration like 30s"`
+	SlackConnections int           `env:"SLACK_CONNECTIONS" envDefault:"2" hint:"a whole number from 1 to 10 (Slack allows 10 Socket Mode connections per app in total, all replicas together)"`
 
 	PlivoAuthID    string        `env:"PLIVO_AUTH_ID" hint:"your Plivo Auth ID (console → Account → API keys)"`
 	PlivoAuthToken string        `env:"PLIVO_AUTH_TOKEN" hint:"your Plivo Auth Token (console → Account → API keys)"`
@@ -35,6 +38,9 @@ type Config struct {
 	DoubleTapWindow time.Duration `env:"MPC_DOUBLE_TAP_WINDOW" envDefault:"5s" hint:"a duration like 5s"`
 	CommandTimeout  time.Duration `env:"MPC_COMMAND_TIMEOUT" envDefault:"15s" hint:"a duration like 15s"`
 	GroupTTL        time.Duration `env:"MPC_GROUP_TTL" envDefault:"5m" hint:"a duration like 5m"`
+	GroupMaxStale   time.Duration `env:"MPC_GROUP_MAX_STALE" envDefault:"1h" hint:"a duration like 1h"`
+	TimedMax        time.Duration `env:"MPC_TIMED_MAX" envDefault:"1h" hint:"a duration of at least 1s, like 1h"`
+	TimedDefault    time.Duration `env:"MPC_TIMED_DEFAULT" envDefault:"2m" hint:"a duration like 2m, from 1s to MPC_TIMED_MAX"`
 	QueueSize       int           `env:"MPC_QUEUE_SIZE" envDefault:"10000" hint:"a whole number ≥ 1"`
 
 	HTTPAddr      string        `env:"HTTP_ADDR" envDefault:":8080" hint:"host:port like :8080, or empty to disable"`
@@ -88,6 +94,9 @@ func loadConfig(environ map[string]string, needs need) (Config, error) {
 		if cfg.SlackPingTimeout < time.Second {
 			bad("SLACK_PING_TIMEOUT", "is shorter than 1s")
 		}
+		if cfg.SlackConnections < 1 || cfg.SlackConnections > 10 {
+			bad("SLACK_CONNECTIONS", fmt.Sprintf("is %d", cfg.SlackConnections))
+		}
 	}
 	if needs&needPlivo != 0 {
 		if cfg.PlivoAuthID == "" {
@@ -118,10 +127,17 @@ func loadConfig(environ map[string]string, needs need) (Config, error) {
 	for name, d := range map[string]time.Duration{
 		"MPC_BUTTON_MAX_AGE": cfg.ButtonMaxAge, "MPC_DOUBLE_TAP_WINDOW": cfg.DoubleTapWindow,
 		"MPC_COMMAND_TIMEOUT": cfg.CommandTimeout, "MPC_GROUP_TTL": cfg.GroupTTL, "SHUTDOWN_GRACE": cfg.ShutdownGrace,
+		"MPC_GROUP_MAX_STALE": cfg.GroupMaxStale,
 	} {
 		if d <= 0 {
 			bad(name, "must be > 0")
 		}
+	}
+	if cfg.TimedMax < commands.MinTimed {
+		bad("MPC_TIMED_MAX", "is shorter than 1s")
+	}
+	if cfg.TimedDefault < commands.MinTimed || (cfg.TimedMax >= commands.MinTimed && cfg.TimedDefault > cfg.TimedMax) || cfg.TimedDefault%time.Second != 0 {
+		bad("MPC_TIMED_DEFAULT", fmt.Sprintf("is %s", cfg.TimedDefault))
 	}
 	if _, err := parseLevel(cfg.LogLevel); err != nil {
 		bad("LOG_LEVEL", fmt.Sprintf("is %q", cfg.LogLevel))
@@ -174,6 +190,9 @@ func hintOf(name string) string {
 	}
 	return "a valid value"
 }
+
+// grammar is the /mpc grammar with the configured limits.
+func (c Config) grammar() commands.Grammar { return commands.Grammar{TimedMax: c.TimedMax} }
 
 // secrets returns the values that must never appear in logs, errors or
 // replies.

@@ -129,19 +129,21 @@ func NewMain(cfg Config, logger *slog.Logger) (*Main, error) {
 	}
 	// The group cache resolves through the bot's Slack client, which needs
 	// the policy that needs the cache: the fetcher looks the bot up late.
-	m.Groups = commands.NewGroupCache(func(ctx context.Context, id string) ([]string, error) {
+	m.Groups = commands.NewGroupCacheWithConfig(func(ctx context.Context, id string) ([]string, error) {
 		return m.Bot.GroupMembers(ctx, id)
-	}, cfg.GroupTTL, logger)
+	}, commands.GroupCacheConfig{TTL: cfg.GroupTTL, MaxStale: cfg.GroupMaxStale, Logger: logger})
 	m.Policy, err = commands.NewPolicy(commands.PolicyConfig{
 		Supervisors: cfg.Supervisors, Agents: cfg.Agents, Channels: cfg.Channels, Groups: m.Groups,
 	})
 	if err != nil {
 		return nil, err
 	}
-	svc := &commands.Service{Plivo: m.Plivo, Policy: m.Policy, ConfirmAllAbove: cfg.ConfirmAllAbove, Timeout: cfg.CommandTimeout}
+	svc := &commands.Service{Plivo: m.Plivo, Policy: m.Policy, ConfirmAllAbove: cfg.ConfirmAllAbove, Timeout: cfg.CommandTimeout,
+		Calls: liveCalls{m.Plivo}, Logger: logger}
 	m.Bot, err = bot.New(bot.Config{
 		AppToken: cfg.SlackAppToken, BotToken: cfg.SlackBotToken, APIURL: cfg.SlackAPIURL,
-		Service: svc, AuditChannel: cfg.AuditChannel,
+		Service: svc, Grammar: cfg.grammar(), Connections: cfg.SlackConnections, TimedDefault: cfg.TimedDefault,
+		AbandonTimersOnStop: true, AuditChannel: cfg.AuditChannel,
 		QueueSize: cfg.QueueSize, CommandTimeout: cfg.CommandTimeout, ButtonMaxAge: cfg.ButtonMaxAge,
 		DoubleTapWindow: cfg.DoubleTapWindow, ShutdownGrace: cfg.ShutdownGrace, PingTimeout: cfg.SlackPingTimeout,
 		Logger: logger, Metrics: m.Metrics, HTTPClient: pooledClient(30 * time.Second),
