@@ -2,6 +2,7 @@ package plivo
 
 import (
 	"context"
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"net/http"
@@ -15,6 +16,10 @@ import (
 var muteUpdate = ParticipantUpdate{Mute: ptr(true)}
 
 const okBody = `{"api_id":"ok-1","mute":"MPC: m mute/unmute member(s) succeeded"}`
+
+// basicCredential is the value after "Basic " in the test client's
+// Authorization header.
+var basicCredential = base64.StdEncoding.EncodeToString([]byte(testAuthID + ":" + testAuthToken))
 
 func TestErrorBodies(t *testing.T) {
 	long := strings.Repeat("é", 400)
@@ -37,17 +42,33 @@ func TestErrorBodies(t *testing.T) {
 		{"empty error falls through to message", 400, `{"error":"","message":"from message"}`, "", Invalid, "from message", ""},
 		{"null error falls through", 400, `{"error":null,"global_error":"from global"}`, "", Invalid, "from global", ""},
 		{"nested message", 400, `{"error":{"message":"nested text","code":12}}`, "", Invalid, "nested text", ""},
-		{"per-field errors", 400, `{"error":{"mute":"must be a boolean","hold":["bad","worse"]}}`, "", Invalid, "hold: bad; worse; mute: must be a boolean", ""},
+		{"nested error key", 400, `{"error":{"error":"deeper","detail":"not read"}}`, "", Invalid, "deeper", ""},
+		{"other nested keys are never flattened", 400, `{"error":{"mute":"must be a boolean","hold":["bad","worse"]}}`, "", Invalid, "Bad Request", ""},
+		{"an echo under another key is never read", 400, `{"error":{"code":"x","request":{"headers":{"Authorization":"Basic abc"}}}}`, "", Invalid, "Bad Request", ""},
 		{"array", 400, `{"error":["first","second"]}`, "", Invalid, "first; second", ""},
-		{"number", 400, `{"error":1234}`, "", Invalid, "1234", ""},
+		{"array of objects and other values", 400, `{"error":[{"message":"one"},{"field":"x"},7,["nested"],"two"]}`, "", Invalid, "one; two", ""},
+		{"number", 400, `{"error":1234}`, "", Invalid, "Bad Request", ""},
+		{"deep nesting stops", 400, `{"error":{"error":{"error":{"error":{"error":"too deep"}}}}}`, "", Invalid, "Bad Request", ""},
 		{"boolean only", 400, `{"error":true}`, "", Invalid, "Bad Request", ""},
 		{"JSON string body", 400, `"just a string"`, "", Invalid, "just a string", ""},
 		{"JSON array body", 400, `[1,2]`, "", Invalid, "Bad Request", ""},
 		{"white space and controls", 400, "{\"error\":\"line one\\n\\tline two\\u0007 end\"}", "", Invalid, "line one line two end", ""},
+		{"format characters dropped", 400, `{"error":"a\u202eb\u200bc\u2028d"}`, "", Invalid, "abc d", ""},
+		{"invalid UTF-8", 400, "{\"error\":\"bad \xff byte\"}", "", Invalid, "bad \uFFFD byte", ""},
+		{"only invisible text falls back to the status", 400, `{"error":"\u200b\u0007"}`, "", Invalid, "Bad Request", ""},
+		{"huge api_id is cut", 404, `{"api_id":"` + strings.Repeat("a", 60000) + `","error":"gone"}`, "", NotFound, "gone", strings.Repeat("a", 64) + "…"},
+		{"api_id with controls", 404, `{"api_id":"a\nb\u202ec","error":"gone"}`, "", NotFound, "gone", "a bc"},
 		{"long message is cut", 400, `{"error":"` + long + `"}`, "", Invalid, strings.Repeat("é", 300) + "…", ""},
 		{"token echoed back is redacted", 401, `{"error":"bad token ` + testAuthToken + `"}`, "", Unauthorized, "bad token [redacted]", ""},
+		{"Basic credential echoed back is redacted", 400, `{"error":"headers: Authorization: Basic ` + basicCredential + `; Accept: */*"}`, "", Invalid, "headers: Authorization: Basic [redacted]; Accept: */*", ""},
+		{"token in a URL is redacted", 400, `{"error":"GET https://` + testAuthID + `:` + testAuthToken + `@api.plivo.com/v1/"}`, "", Invalid, "GET https://" + testAuthID + ":[redacted]@api.plivo.com/v1/", ""},
+		{"token broken up by a zero-width space is redacted", 400, `{"error":"` + testAuthToken[:5] + `\u200b` + testAuthToken[5:] + `!"}`, "", Invalid, "[redacted]!", ""},
+		{"redacted before the cut", 400, `{"error":"` + strings.Repeat("x", 295) + testAuthToken + `"}`, "", Invalid, strings.Repeat("x", 295) + "[reda…", ""},
 		{"401", 401, `{"api_id":"a3","error":"authentication credentials were not provided"}`, "", Unauthorized, "authentication credentials were not provided", "a3"},
-		{"403", 403, ``, "", Unauthorized, "Forbidden", ""},
+		{"401 without api_id", 401, `{"error":"authentication credentials were not provided"}`, "", Unauthorized, "authentication credentials were not provided", ""},
+		{"401 as a plain JSON string", 401, `"Authentication credentials were not provided."`, "", Unauthorized, "Authentication credentials were not provided.", ""},
+		{"403 is not about credentials", 403, ``, "", Forbidden, "Forbidden", ""},
+		{"403 with Plivo's reason", 403, `{"api_id":"a4","error":"geo permissions do not allow calls to this country"}`, "", Forbidden, "geo permissions do not allow calls to this country", "a4"},
 		{"409 other", 409, `{"error":"conflict"}`, "", Other, "conflict", ""},
 		{"unknown status", 499, ``, "", Other, "HTTP status 499", ""},
 	}
@@ -451,8 +472,10 @@ func TestLimiterGatesRetries(t *testing.T) {
 	if got := clock.Sleeps(); !reflect.DeepEqual(got, []time.Duration{time.Second, time.Second}) {
 		t.Errorf("sleeps = %v", got)
 	}
-	if tokens := c.limiter.TokensAt(clock.Now()); tokens > 0.001 || tokens < -0.001 {
-		t.Errorf("tokens left = %v, want 0 (3 attempts took 3 tokens)", tokens)
+	// 3 attempts took 3 tokens: the bucket is empty, the next token is a
+	// whole interval (1 s) away.
+	if wait, ok := c.limiter.Reserve(context.Background(), clock.Now(), time.Millisecond); ok || wait != time.Second {
+		t.Errorf("next token in %v (ok %v), want 1s: 3 attempts took 3 tokens", wait, ok)
 	}
 }
 
