@@ -374,3 +374,77 @@ func TestSimWrongCredentials(t *testing.T) {
 }
 
 func ptr[T any](v T) *T { return &v }
+
+// The read-back step's edges: a definite answer to the read (404) resends
+// at once; reads that keep failing never lead to a blind resend.
+func TestSimReadBackEdges(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name     string
+		member   string
+		faults   []plivotest.Fault
+		ctxLimit time.Duration
+		wantOps  []string // the first requests, in order
+		wantPost int
+		wantKind plivo.Kind // 0 (Other): success
+		wantMsg  string
+	}{
+		{"the read finds nothing (404): resent for Plivo's own answer", "102",
+			[]plivotest.Fault{{Status: 503}, {Status: 404}}, 10 * time.Second,
+			[]string{plivotest.OpUpdateParticipant, plivotest.OpGetParticipant, plivotest.OpUpdateParticipant}, 2, plivo.Other, ""},
+		{"all: the list is not found: resent", "all",
+			[]plivotest.Fault{{Status: 500}, {Status: 404}}, 10 * time.Second,
+			[]string{plivotest.OpUpdateParticipant, plivotest.OpListParticipants, plivotest.OpUpdateParticipant}, 2, plivo.Other, ""},
+		{"reads fail until the deadline: never resent", "102",
+			append([]plivotest.Fault{{Status: 503, Apply: true}}, repeat(plivotest.Fault{Status: 502}, 50)...), 3 * time.Second,
+			[]string{plivotest.OpUpdateParticipant, plivotest.OpGetParticipant, plivotest.OpGetParticipant}, 1, plivo.Unavailable,
+			"reading the state back to check failed too"},
+		{"no time left to read: the lost answer's error", "102",
+			[]plivotest.Fault{{Status: 503, RetryAfter: "30"}}, 3 * time.Second,
+			[]string{plivotest.OpUpdateParticipant}, 1, plivo.Unavailable, "service unavailable"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			c, srv, _ := newSimClient(t)
+			for _, f := range tt.faults {
+				srv.FailNext(1, f)
+			}
+			ctx, cancel := context.WithTimeout(context.Background(), tt.ctxLimit)
+			defer cancel()
+			member := plivo.Member(tt.member)
+			_, err := c.UpdateParticipant(ctx, byName(t, plivotest.SampleMPCName), member, plivo.ParticipantUpdate{Mute: ptr(true)})
+			if tt.wantKind == plivo.Other && err != nil {
+				t.Fatalf("UpdateParticipant: %v", err)
+			}
+			if tt.wantKind != plivo.Other {
+				e, ok := plivo.AsError(err)
+				if !ok || e.Kind != tt.wantKind || !strings.Contains(e.Message, tt.wantMsg) {
+					t.Fatalf("error %v, want %v containing %q", err, tt.wantKind, tt.wantMsg)
+				}
+			}
+			var ops []string
+			posts := 0
+			for _, r := range srv.Requests() {
+				ops = append(ops, r.Op)
+				if r.Op == plivotest.OpUpdateParticipant {
+					posts++
+				}
+			}
+			if len(ops) < len(tt.wantOps) || !reflect.DeepEqual(ops[:len(tt.wantOps)], tt.wantOps) {
+				t.Errorf("requests %v, want them to start with %v", ops, tt.wantOps)
+			}
+			if posts != tt.wantPost {
+				t.Errorf("%d updates sent, want %d", posts, tt.wantPost)
+			}
+		})
+	}
+}
+
+func repeat[T any](v T, n int) []T {
+	out := make([]T, n)
+	for i := range out {
+		out[i] = v
+	}
+	return out
+}

@@ -558,3 +558,59 @@ func TestFullJitterBounds(t *testing.T) {
 		}
 	}
 }
+
+// pauseRecorder is a Limiter that records its pauses (until − now).
+type pauseRecorder struct {
+	Limiter
+	mu     sync.Mutex
+	pauses []time.Duration
+}
+
+func (p *pauseRecorder) Pause(ctx context.Context, now, until time.Time) {
+	p.mu.Lock()
+	p.pauses = append(p.pauses, until.Sub(now))
+	p.mu.Unlock()
+	p.Limiter.Pause(ctx, now, until)
+}
+
+func (p *pauseRecorder) Pauses() []time.Duration {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return append([]time.Duration(nil), p.pauses...)
+}
+
+// Only a 429 with a Retry-After pauses the limiter, for at most maxPause;
+// the request that got it still waits the full Retry-After.
+func TestPauseOnlyFor429WithRetryAfter(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name       string
+		reply      reply
+		wantPauses []time.Duration
+		wantSleeps []time.Duration
+	}{
+		{"429 Retry-After 2", reply{status: 429, header: map[string]string{"Retry-After": "2"}}, []time.Duration{2 * time.Second}, []time.Duration{2 * time.Second}},
+		{"429 Retry-After an hour: pause capped", reply{status: 429, header: map[string]string{"Retry-After": "3600"}}, []time.Duration{maxPause}, []time.Duration{time.Hour}},
+		{"429 Retry-After 0", reply{status: 429, header: map[string]string{"Retry-After": "0"}}, nil, nil},
+		{"429 without Retry-After", reply{status: 429}, nil, []time.Duration{DefaultBackoffBase}},
+		{"503 with Retry-After", reply{status: 503, header: map[string]string{"Retry-After": "2"}}, nil, []time.Duration{2 * time.Second}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			srv := sequenceServer(t, tt.reply, reply{status: 200, body: okBody})
+			local, _ := NewLocalLimiter(1000, 1000)
+			rec := &pauseRecorder{Limiter: local}
+			c, clock, _ := newTestClient(t, srv.URL, func(cfg *Config) { cfg.Limiter = rec; cfg.CallTimeout = 2 * time.Hour })
+			if _, err := c.UpdateParticipant(context.Background(), mustMPC(t, "m"), "1", muteUpdate); err != nil {
+				t.Fatalf("UpdateParticipant: %v", err)
+			}
+			if got := rec.Pauses(); !reflect.DeepEqual(got, tt.wantPauses) {
+				t.Errorf("pauses = %v, want %v", got, tt.wantPauses)
+			}
+			if got := clock.Sleeps(); !reflect.DeepEqual(got, tt.wantSleeps) {
+				t.Errorf("sleeps = %v, want %v", got, tt.wantSleeps)
+			}
+		})
+	}
+}
