@@ -2,6 +2,7 @@ package plivo_test
 
 import (
 	"context"
+	"fmt"
 	"reflect"
 	"strings"
 	"testing"
@@ -447,4 +448,84 @@ func repeat[T any](v T, n int) []T {
 		out[i] = v
 	}
 	return out
+}
+
+// The live calls of the demo set-up, through the simulator's List MPC.
+func TestSimLiveMPCs(t *testing.T) {
+	t.Parallel()
+	c, srv, _ := newSimClient(t, plivotest.WithSampleCalls())
+	got, err := c.LiveMPCs(simCtx(t))
+	if err != nil {
+		t.Fatalf("LiveMPCs: %v", err)
+	}
+	var names []string
+	for _, m := range got.MPCs {
+		names = append(names, fmt.Sprintf("%s (%s)", m.Name, m.Status))
+		info, ok := srv.MPC(m.Name)
+		if !ok || info.UUID != m.UUID {
+			t.Errorf("%s: uuid %s, simulator %+v", m.Name, m.UUID, info)
+		}
+		if m.Created.IsZero() || (m.Status == plivo.MPCActive) == m.Started.IsZero() {
+			t.Errorf("%s: created %v started %v", m.Name, m.Created, m.Started)
+		}
+	}
+	want := []string{"test_mpc_1 (active)", "billing-escalation (active)", "mpc 1000 (active)", "onboarding-queue (initialized)"}
+	if !reflect.DeepEqual(names, want) || got.Truncated || got.Skipped != 0 {
+		t.Errorf("live MPCs %q (truncated %v, skipped %d), want %q", names, got.Truncated, got.Skipped, want)
+	}
+	if n := srv.RequestCount(); n != 2 {
+		t.Errorf("%d requests, want 2 (one per status, no participants fetched)", n)
+	}
+	// An initialized call that starts shows up as active.
+	srv.AddParticipant("onboarding-queue", plivotest.RoleAgent)
+	got, err = c.LiveMPCs(simCtx(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, m := range got.MPCs {
+		if m.Status != plivo.MPCActive {
+			t.Errorf("%s is %s after an agent joined, want active", m.Name, m.Status)
+		}
+	}
+}
+
+// Many live calls: every page through the limiter, each call once.
+func TestSimLiveMPCsPages(t *testing.T) {
+	t.Parallel()
+	srv := plivotest.NewServer()
+	t.Cleanup(srv.Close)
+	for i := range 45 {
+		srv.AddParticipant(fmt.Sprintf("call %02d", i), plivotest.RoleAgent)
+	}
+	for i := range 3 {
+		srv.AddWaitingParticipant(fmt.Sprintf("queue %d", i), plivotest.RoleCustomer)
+	}
+	srv.EndMPC("call 00")
+	limiter := newCountingLimiter(t)
+	c, err := plivo.New(plivo.Config{AuthID: srv.AuthID, AuthToken: srv.AuthToken, BaseURL: srv.URL, Limiter: limiter})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := c.LiveMPCs(simCtx(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	seen := map[string]bool{}
+	active := 0
+	for _, m := range got.MPCs {
+		if seen[m.UUID] {
+			t.Errorf("%s listed twice", m.Name)
+		}
+		seen[m.UUID] = true
+		if m.Status == plivo.MPCActive {
+			active++
+		}
+	}
+	if len(got.MPCs) != 47 || active != 44 || got.Truncated {
+		t.Errorf("%d MPCs (%d active, truncated %v), want 47 (44 active)", len(got.MPCs), active, got.Truncated)
+	}
+	// 1 page of initialized, 3 of active.
+	if n := srv.RequestCount(); n != 4 || limiter.Reserves() != n {
+		t.Errorf("%d requests, %d reservations; want 4 each", n, limiter.Reserves())
+	}
 }

@@ -61,35 +61,41 @@ func jsonResponse(status int, v any) response {
 
 // handle computes the normal answer to a request; it changes state for the
 // operations that do. The checks run in this order: credentials, account id
-// in the path, account limit, path, method, request body, MPC, member.
+// in the path, SetForbidden, account limit, path, method, request body, MPC,
+// member.
 func (s *Server) handle(r *http.Request, rt route, body []byte, readErr error, tooLarge bool) response {
 	user, pass, ok := r.BasicAuth()
 	if !ok {
-		return errorResponse(http.StatusUnauthorized, ErrTextNoCredentials)
+		return s.authError(ErrTextNoCredentials)
 	}
 	if subtle.ConstantTimeCompare([]byte(user), []byte(s.AuthID)) != 1 ||
 		subtle.ConstantTimeCompare([]byte(pass), []byte(s.AuthToken)) != 1 {
-		return errorResponse(http.StatusUnauthorized, ErrTextBadCredentials)
+		return s.authError(ErrTextBadCredentials)
 	}
 	if rt.authID != "" && rt.authID != s.AuthID {
-		return errorResponse(http.StatusUnauthorized, ErrTextWrongAccount)
+		return s.authError(ErrTextWrongAccount)
 	}
 
 	// Stateless parsing happens before taking the lock; its errors are
 	// reported after the account limit and path checks.
 	var upd update
-	var updErr *apiError
+	var bodyErr *apiError
 	var query url.Values
 	var queryErr error
 	switch rt.op {
 	case OpUpdateParticipant:
-		upd, updErr = parseUpdate(r.Header.Get("Content-Type"), body, readErr, tooLarge, rt.member)
+		upd, bodyErr = parseUpdate(r.Header.Get("Content-Type"), body, readErr, tooLarge, rt.member)
 	case OpListParticipants, OpListMPCs:
 		query, queryErr = url.ParseQuery(r.URL.RawQuery)
+	case OpActivateMPC:
+		bodyErr = parseActivate(r.Header.Get("Content-Type"), body, readErr, tooLarge)
 	}
 
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if s.odd.forbidden != "" {
+		return errorResponse(http.StatusForbidden, s.odd.forbidden)
+	}
 	if resp, limited := s.takeBudgetLocked(); limited {
 		return resp
 	}
@@ -108,14 +114,17 @@ func (s *Server) handle(r *http.Request, rt route, body []byte, readErr error, t
 	case OpListMPCs:
 		return s.listMPCsLocked(query)
 	case OpUpdateParticipant:
-		if updErr != nil {
-			return updErr.response()
+		if bodyErr != nil {
+			return bodyErr.response()
 		}
 		return s.updateLocked(rt, upd)
 	case OpAddParticipant:
 		return errorResponse(http.StatusNotImplemented, "plivotest: Add Participant over HTTP is not simulated; use Server.AddParticipant")
 	}
 
+	if bodyErr != nil { // Activate MPC
+		return bodyErr.response()
+	}
 	m, aerr := s.resolveLocked(rt.mpcSeg)
 	if aerr != nil {
 		return aerr.response()
@@ -128,9 +137,13 @@ func (s *Server) handle(r *http.Request, rt route, body []byte, readErr error, t
 		}{newUUID(), s.mpcObject(m, rt.mpcSeg)})
 	case OpActivateMPC:
 		// Plivo: "Returns 404 Not Found if the MPC is not found for the
-		// given name or UUID in the initiated state". Simulated MPCs start
-		// active, so none is ever in that state.
-		return errorResponse(http.StatusNotFound, fmt.Sprintf("MPC %q is not in the initialized state", m.name))
+		// given name or UUID in the initiated state. Else, returns 204
+		// without content."
+		if !m.initialized || m.ended {
+			return errorResponse(http.StatusNotFound, fmt.Sprintf("MPC %q is not in the initialized state", m.name))
+		}
+		m.start(s.now())
+		return response{status: http.StatusNoContent, applied: true}
 	case OpEndMPC:
 		if m.ended {
 			return errorResponse(http.StatusNotFound, fmt.Sprintf("MPC %q has already ended", m.name))
@@ -301,6 +314,35 @@ func parseUpdate(contentType string, body []byte, readErr error, tooLarge bool, 
 		return bad("%s", ErrTextCoachModeAll)
 	}
 	return u, nil
+}
+
+// parseActivate validates an Activate MPC body: a JSON object whose
+// status is "active" (Plivo documents "Active"; any case).
+func parseActivate(contentType string, body []byte, readErr error, tooLarge bool) *apiError {
+	bad := func(format string, args ...any) *apiError {
+		return &apiError{http.StatusBadRequest, fmt.Sprintf(format, args...)}
+	}
+	mediaType, _, err := mime.ParseMediaType(contentType)
+	switch {
+	case err != nil || mediaType != "application/json":
+		return bad("%s (got %q)", ErrTextContentType, contentType)
+	case readErr != nil:
+		return bad("reading the request body: %v", readErr)
+	case tooLarge:
+		return bad("request body is larger than %d bytes", maxBodyBytes)
+	}
+	var req struct {
+		Status json.RawMessage `json:"status"`
+	}
+	trimmed := bytes.TrimSpace(body)
+	if len(trimmed) == 0 || trimmed[0] != '{' || json.Unmarshal(trimmed, &req) != nil {
+		return bad("request body must be a JSON object")
+	}
+	var status string
+	if err := json.Unmarshal(req.Status, &status); err != nil || !strings.EqualFold(status, "active") {
+		return bad("status must be \"active\", got %s", req.Status)
+	}
+	return nil
 }
 
 // targetsLocked resolves the members an update or kick addresses: every
@@ -489,50 +531,6 @@ func (s *Server) listParticipantsLocked(m *mpc, seg string, q url.Values) respon
 	}{newUUID(), pageMeta(base, len(matched), limit, offset, extra), objects})
 }
 
-// listMPCsLocked answers List MPCs, newest first, with the friendly_name
-// and status filters; the time-window filters are not simulated (ignored).
-func (s *Server) listMPCsLocked(q url.Values) response {
-	limit, offset, aerr := parsePage(q)
-	if aerr != nil {
-		return aerr.response()
-	}
-	status := strings.ToLower(q.Get("status"))
-	switch status {
-	case "", "initialized", "active", "ended":
-	default:
-		return errorResponse(http.StatusBadRequest, fmt.Sprintf("status must be one of initialized, active or ended, got %q", q.Get("status")))
-	}
-	name := q.Get("friendly_name")
-	var matched []*mpc
-	for i := len(s.mpcs) - 1; i >= 0; i-- {
-		m := s.mpcs[i]
-		if name != "" && m.name != name {
-			continue
-		}
-		if status != "" && status != strings.ToLower(mpcStatus(m)) {
-			continue
-		}
-		matched = append(matched, m)
-	}
-	objects := make([]mpcJSON, 0, limit)
-	for _, m := range window(matched, limit, offset) {
-		objects = append(objects, s.mpcObject(m, "uuid_"+m.uuid))
-	}
-	var filters []string
-	if name != "" {
-		filters = append(filters, "friendly_name="+url.QueryEscape(name))
-	}
-	if status != "" {
-		filters = append(filters, "status="+status)
-	}
-	base := accountPrefix + s.AuthID + "/MultiPartyCall/"
-	return jsonResponse(http.StatusOK, struct {
-		APIID   string    `json:"api_id"`
-		Meta    page      `json:"meta"`
-		Objects []mpcJSON `json:"objects"`
-	}{newUUID(), pageMeta(base, len(matched), limit, offset, strings.Join(filters, "&")), objects})
-}
-
 // participantJSON is Plivo's participant object, keys as in the official
 // fixtures.
 type participantJSON struct {
@@ -566,7 +564,7 @@ func (s *Server) participantObject(m *mpc, p *participant, seg string) participa
 		MPCUUID:         m.uuid,
 		ResourceURI:     accountPrefix + s.AuthID + "/MultiPartyCall/" + seg + "/Participant/" + p.memberID + "/",
 		Role:            p.role,
-		StartMPCOnEnter: true,
+		StartMPCOnEnter: p.startOnEnter,
 	}
 	if p.exited {
 		o.BilledAmount, o.BilledDuration, o.Duration = billing(p.joined, p.exitTime)
@@ -582,7 +580,7 @@ func (s *Server) participantObject(m *mpc, p *participant, seg string) participa
 type mpcJSON struct {
 	BilledAmount         *string `json:"billed_amount"`
 	BilledDuration       *int    `json:"billed_duration"`
-	CreationTime         string  `json:"creation_time"`
+	CreationTime         *string `json:"creation_time"`
 	Duration             *int    `json:"duration"`
 	EndTime              *string `json:"end_time"`
 	FriendlyName         string  `json:"friendly_name"`
@@ -598,29 +596,50 @@ type mpcJSON struct {
 	TerminationCauseCode *int    `json:"termination_cause_code"`
 }
 
+// MPC statuses as Plivo answers them (List MPCs filters on them in lower
+// case, any case accepted).
+const (
+	StatusInitialized = "Initialized"
+	StatusActive      = "Active"
+	StatusEnded       = "Ended"
+)
+
 func mpcStatus(m *mpc) string {
-	if m.ended {
-		return "Ended"
+	switch {
+	case m.ended:
+		return StatusEnded
+	case m.initialized:
+		return StatusInitialized
 	}
-	return "Active"
+	return StatusActive
 }
 
 // mpcObject renders m; resource_uri and participants echo the {mpc}
 // segment the request used. Live MPCs are "not-recording"; ended ones
-// report recording null, as in the fixtures.
+// report recording null, as in the fixtures. duration runs from start_time
+// (creation_time when it never started) to end_time.
 func (s *Server) mpcObject(m *mpc, seg string) mpcJSON {
 	uri := accountPrefix + s.AuthID + "/MultiPartyCall/" + seg + "/"
 	o := mpcJSON{
-		CreationTime: formatTime(m.created),
 		FriendlyName: m.name,
 		MPCUUID:      m.uuid,
 		Participants: uri + "Participant/",
 		ResourceURI:  uri,
-		StartTime:    ptr(formatTime(m.created)),
 		Status:       mpcStatus(m),
+		StayAlone:    m.stayAlone,
+	}
+	if !m.noCreated {
+		o.CreationTime = ptr(formatTime(m.created))
+	}
+	if !m.noStart {
+		o.StartTime = ptr(formatTime(m.started))
 	}
 	if m.ended {
-		o.BilledAmount, o.BilledDuration, o.Duration = billing(m.created, m.endTime)
+		from := m.started
+		if m.noStart {
+			from = m.created
+		}
+		o.BilledAmount, o.BilledDuration, o.Duration = billing(from, m.endTime)
 		o.EndTime = ptr(formatTime(m.endTime))
 		o.TerminationCause = ptr(m.cause)
 		o.TerminationCauseCode = ptr(m.code)
