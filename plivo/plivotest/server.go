@@ -41,14 +41,14 @@ type Server struct {
 	http *http.Server
 	done chan struct{} // closed by Close: ends every delay
 
-	mu         sync.Mutex
-	idle       *sync.Cond // signalled when inflight drops to zero
-	inflight   int
-	closed     bool
-	now        func() time.Time
-	mpcs       []*mpc // in creation order
-	byUUID     map[string]*mpc
-	liveByName map[string]*mpc
+	mu          sync.Mutex
+	idle        *sync.Cond // signalled when inflight drops to zero
+	inflight    int
+	closed      bool
+	now         func() time.Time
+	mpcs        []*mpc // in creation order
+	byUUID      map[string]*mpc
+	liveByName  map[string]*mpc
 	nextMember  int
 	sample      bool
 	sampleCalls bool
