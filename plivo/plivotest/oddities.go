@@ -3,6 +3,7 @@ package plivotest
 import (
 	"encoding/json"
 	"net/http"
+	"net/url"
 	"slices"
 	"strings"
 )
@@ -60,17 +61,20 @@ func (s *Server) SetOversized(n int) {
 	s.odd.oversized = max(n, 0)
 }
 
-// EchoMode is how error answers echo the request's headers
-// (SetEchoHeaders), as a debugging proxy in front of an API might. The
-// echo includes the Authorization header: the client must redact it.
+// EchoMode is how error answers echo the request (SetEchoHeaders), as a
+// debugging proxy in front of an API might. The echo includes the
+// Authorization header and the URL with the credentials: the client must
+// redact them.
 type EchoMode int
 
 // Echo modes.
 const (
 	// EchoOff: no echo (the default; the server never echoes credentials).
 	EchoOff EchoMode = iota
-	// EchoInText appends the headers to the error text:
-	// {"api_id","error":"<text> (request headers: Accept: …; Authorization: Basic …; …)"}.
+	// EchoInText appends the request to the error text: {"api_id","error":
+	// "<text> (request: POST http://id:token@host/path; headers: Accept: …;
+	// Authorization: Basic …; …)"}, the credentials percent-encoded in the
+	// URL as net/url does.
 	EchoInText
 	// EchoNested puts them in an object under "error" that has no message
 	// key: {"api_id","error":{"code":"<text>","request":{"method":…,"url":…,"headers":{…}}}}.
@@ -114,10 +118,10 @@ func (s *Server) oddLocked(resp response, r *http.Request) response {
 	if text, ok := obj["error"].(string); ok && resp.status >= 400 {
 		switch s.odd.echo {
 		case EchoInText:
-			obj["error"] = text + " (request headers: " + headerText(r.Header) + ")"
+			obj["error"] = text + " (request: " + r.Method + " " + requestURL(r) + "; headers: " + headerText(r.Header) + ")"
 		case EchoNested:
 			obj["error"] = map[string]any{"code": text, "request": map[string]any{
-				"method": r.Method, "url": r.URL.String(), "headers": r.Header,
+				"method": r.Method, "url": requestURL(r), "headers": r.Header,
 			}}
 		}
 	}
@@ -134,6 +138,16 @@ func (s *Server) oddLocked(resp response, r *http.Request) response {
 	}
 	resp.body = body
 	return resp
+}
+
+// requestURL is r's URL as a proxy log might write it, with the basic
+// auth credentials as userinfo: http://id:token@host/path?query.
+func requestURL(r *http.Request) string {
+	u := url.URL{Scheme: "http", Host: r.Host, Path: r.URL.Path, RawPath: r.URL.RawPath, RawQuery: r.URL.RawQuery}
+	if user, pass, ok := r.BasicAuth(); ok {
+		u.User = url.UserPassword(user, pass)
+	}
+	return u.String()
 }
 
 // headerText renders headers as "Name: value, value; Name: value", sorted.
