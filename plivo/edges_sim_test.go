@@ -115,7 +115,9 @@ func TestSimForbiddenAndUnauthorizedShapes(t *testing.T) {
 		wantAPIID bool
 		wantCreds plivo.CredentialState
 	}{
-		{"403 geo permissions", func(srv *plivotest.Server) { srv.SetForbidden("calls to this destination are blocked by geo permissions") },
+		{"403 geo permissions", func(srv *plivotest.Server) {
+			srv.SetForbidden("calls to this destination are blocked by geo permissions")
+		},
 			false, plivo.Forbidden, "calls to this destination are blocked by geo permissions", true, plivo.CredentialsAccepted},
 		{"401 Plivo-shaped", nil, true, plivo.Unauthorized, plivotest.ErrTextBadCredentials, true, plivo.CredentialsRejected},
 		{"401 without api_id", func(srv *plivotest.Server) { srv.SetAuthErrorShape(plivotest.AuthErrorNoAPIID) },
