@@ -1,6 +1,7 @@
 package plivo
 
 import (
+	"encoding/json"
 	"fmt"
 	"net/http"
 	"reflect"
@@ -220,6 +221,57 @@ func TestLiveMPCsPaging(t *testing.T) {
 			}
 			if n := len(obs.Waits()); n != srv.Count() {
 				t.Errorf("%d limiter tokens for %d requests", n, srv.Count())
+			}
+		})
+	}
+}
+
+// The official List MPC fixtures decode: meta's count, and every row (their
+// MPCs have ended; read as if live) with its name, uuid and times.
+func TestMPCSummaryFixtures(t *testing.T) {
+	t.Parallel()
+	c, _, _ := newTestClient(t, "http://127.0.0.1:1", nil)
+	for _, file := range []string{"go/mPCListResponse.json", "dotnet/mpcListResponse.json", "ruby/multiPartyCallsListMpcResponse.json",
+		"php/multiPartyCallsListResponse.json", "java/mpcList.json"} {
+		t.Run(file, func(t *testing.T) {
+			body := readFixture(t, file)
+			list, err := decodePage[json.RawMessage]([]byte(body), "MPC list")
+			if err != nil {
+				t.Fatal(err)
+			}
+			var fix struct {
+				Meta    map[string]any   `json:"meta"`
+				Objects []map[string]any `json:"objects"`
+			}
+			if err := json.Unmarshal([]byte(body), &fix); err != nil {
+				t.Fatal(err)
+			}
+			if n, ok := list.Meta.total(); !ok || float64(n) != fix.Meta["count"] {
+				t.Errorf("meta count %d (%v), fixture %v", n, ok, fix.Meta["count"])
+			}
+			if next, more := nextOffset(list.Meta, len(*list.Objects), 0); more != (fix.Meta["next"] != nil) || (more && next != 20) {
+				t.Errorf("next offset %d, %v; fixture next %v", next, more, fix.Meta["next"])
+			}
+			for i, raw := range *list.Objects {
+				o := fix.Objects[i]
+				if got, why := c.mpcSummary(raw, MPCActive); why != "status is not a live one: "+o["status"].(string) || got != (MPCSummary{}) {
+					t.Errorf("row %d as listed: %+v, %q; want it skipped as ended", i, got, why)
+				}
+				live := strings.Replace(string(raw), `"status": "`+o["status"].(string)+`"`, `"status": "Active"`, 1)
+				got, why := c.mpcSummary(json.RawMessage(live), MPCActive)
+				if why != "" {
+					t.Fatalf("row %d: skipped: %s", i, why)
+				}
+				want := MPCSummary{Name: o["friendly_name"].(string), UUID: o["mpc_uuid"].(string), Status: MPCActive}
+				if s, ok := o["creation_time"].(string); ok {
+					want.Created, _ = time.Parse("2006-01-02 15:04:05-07:00", s)
+				}
+				if s, ok := o["start_time"].(string); ok {
+					want.Started, _ = time.Parse("2006-01-02 15:04:05-07:00", s)
+				}
+				if got != want || (o["creation_time"] != nil && got.Created.IsZero()) {
+					t.Errorf("row %d = %+v, want %+v", i, got, want)
+				}
 			}
 		})
 	}
