@@ -420,18 +420,22 @@ func TestCanceledDuringRequest(t *testing.T) {
 }
 
 func TestBusyWhenNoTokenBeforeDeadline(t *testing.T) {
+	t.Parallel()
 	srv := sequenceServer(t, reply{status: 200, body: okBody})
-	c, clock, obs := newTestClient(t, srv.URL, func(cfg *Config) { cfg.Rate, cfg.Burst = 1, 1 })
+	// One token every 10 s. The deadlines are real and the clock is fake,
+	// so the gap between them is kept far wider than any slow machine's
+	// delay between two calls.
+	c, clock, obs := newTestClient(t, srv.URL, func(cfg *Config) { cfg.Rate, cfg.Burst = 0.1, 1 })
 	mpc := mustMPC(t, "m")
 
 	if _, err := c.UpdateParticipant(withTimeout(t, 5*time.Second), mpc, "1", muteUpdate); err != nil {
 		t.Fatalf("first update: %v", err)
 	}
-	// The bucket is empty; the next token comes in 1 s, after this deadline.
+	// The bucket is empty; the next token comes in 10 s, after this deadline.
 	_, err := c.UpdateParticipant(withTimeout(t, 500*time.Millisecond), mpc, "1", muteUpdate)
 	e := mustError(t, err, Busy)
-	if e.RetryAfter != time.Second {
-		t.Errorf("RetryAfter = %v, want 1s", e.RetryAfter)
+	if e.RetryAfter != 10*time.Second {
+		t.Errorf("RetryAfter = %v, want 10s", e.RetryAfter)
 	}
 	if e.Attempts != 0 || srv.Count() != 1 {
 		t.Errorf("attempts %d, requests %d; the busy call must send nothing", e.Attempts, srv.Count())
@@ -439,15 +443,15 @@ func TestBusyWhenNoTokenBeforeDeadline(t *testing.T) {
 	if len(clock.Sleeps()) != 0 {
 		t.Errorf("the busy call waited %v", clock.Sleeps())
 	}
-	// The refused reservation was given back: the next caller waits 1 s, not 2 s.
-	if _, err := c.UpdateParticipant(withTimeout(t, 5*time.Second), mpc, "1", muteUpdate); err != nil {
+	// The refused call booked nothing: the next caller waits 10 s, not 20 s.
+	if _, err := c.UpdateParticipant(withTimeout(t, time.Minute), mpc, "1", muteUpdate); err != nil {
 		t.Fatalf("third update: %v", err)
 	}
-	if got := clock.Sleeps(); !reflect.DeepEqual(got, []time.Duration{time.Second}) {
-		t.Errorf("limiter sleeps = %v, want [1s]", got)
+	if got := clock.Sleeps(); !reflect.DeepEqual(got, []time.Duration{10 * time.Second}) {
+		t.Errorf("limiter sleeps = %v, want [10s]", got)
 	}
-	if got := obs.Waits(); !reflect.DeepEqual(got, []time.Duration{0, time.Second}) {
-		t.Errorf("observed waits = %v, want [0 1s]", got)
+	if got := obs.Waits(); !reflect.DeepEqual(got, []time.Duration{0, 10 * time.Second}) {
+		t.Errorf("observed waits = %v, want [0 10s]", got)
 	}
 	if got := obs.Queue(); !reflect.DeepEqual(got, []int{1, -1}) {
 		t.Errorf("observed queue = %v, want [1 -1]", got)
