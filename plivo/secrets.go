@@ -40,7 +40,7 @@ func SecretForms(authID, authToken string) []string {
 		forms = append(forms, enc.EncodeToString(basic))
 	}
 	forms = slices.DeleteFunc(forms, func(f string) bool { return f == "" })
-	slices.SortStableFunc(forms, func(a, b string) int { return cmp.Compare(len(b), len(a)) })
+	slices.SortFunc(forms, func(a, b string) int { return cmp.Or(cmp.Compare(len(b), len(a)), strings.Compare(a, b)) })
 	return slices.Compact(forms)
 }
 
