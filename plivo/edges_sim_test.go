@@ -3,6 +3,7 @@ package plivo_test
 import (
 	"bytes"
 	"log/slog"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -84,7 +85,7 @@ func TestSimSecretsNeverLeak(t *testing.T) {
 					t.Errorf("message %q: want the echoed header, redacted", e.Message)
 				}
 				for _, text := range []string{err.Error(), e.Message, e.APIID, logs.String()} {
-					for _, s := range append(secrets, clientSecrets...) {
+					for _, s := range slices.Concat(secrets, clientSecrets) {
 						if strings.Contains(text, s) {
 							t.Errorf("%q leaks a secret form %q", text, s)
 						}
