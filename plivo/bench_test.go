@@ -5,6 +5,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"testing"
 
 	"golang.org/x/time/rate"
@@ -35,5 +36,25 @@ func BenchmarkUpdateParticipant(b *testing.B) {
 		if _, err := c.UpdateParticipant(ctx, mpc, "209", muteUpdate); err != nil {
 			b.Fatal(err)
 		}
+	}
+}
+
+// BenchmarkExcerpt measures making a shown excerpt (redaction, printable
+// text, the cut) of a typical result string and of a 60 000-character one.
+func BenchmarkExcerpt(b *testing.B) {
+	c, err := New(Config{AuthID: testAuthID, AuthToken: testAuthToken})
+	if err != nil {
+		b.Fatal(err)
+	}
+	for _, in := range []struct{ name, s string }{
+		{"result", "MPC: test_mpc_1 mute/unmute member(s) succeeded"},
+		{"60k", "MPC: x \u202e\u200b\a\n\t" + strings.Repeat("x", 60_000)},
+	} {
+		b.Run(in.name, func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				_ = c.excerpt(in.s, maxMessageRunes)
+			}
+		})
 	}
 }

@@ -2,6 +2,7 @@ package plivo_test
 
 import (
 	"context"
+	"fmt"
 	"reflect"
 	"strings"
 	"testing"
@@ -374,3 +375,157 @@ func TestSimWrongCredentials(t *testing.T) {
 }
 
 func ptr[T any](v T) *T { return &v }
+
+// The read-back step's edges: a definite answer to the read (404) resends
+// at once; reads that keep failing never lead to a blind resend.
+func TestSimReadBackEdges(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name     string
+		member   string
+		faults   []plivotest.Fault
+		ctxLimit time.Duration
+		wantOps  []string // the first requests, in order
+		wantPost int
+		wantKind plivo.Kind // 0 (Other): success
+		wantMsg  string
+	}{
+		{"the read finds nothing (404): resent for Plivo's own answer", "102",
+			[]plivotest.Fault{{Status: 503}, {Status: 404}}, 10 * time.Second,
+			[]string{plivotest.OpUpdateParticipant, plivotest.OpGetParticipant, plivotest.OpUpdateParticipant}, 2, plivo.Other, ""},
+		{"all: the list is not found: resent", "all",
+			[]plivotest.Fault{{Status: 500}, {Status: 404}}, 10 * time.Second,
+			[]string{plivotest.OpUpdateParticipant, plivotest.OpListParticipants, plivotest.OpUpdateParticipant}, 2, plivo.Other, ""},
+		{"reads fail until the deadline: never resent", "102",
+			append([]plivotest.Fault{{Status: 503, Apply: true}}, repeat(plivotest.Fault{Status: 502}, 50)...), 3 * time.Second,
+			[]string{plivotest.OpUpdateParticipant, plivotest.OpGetParticipant, plivotest.OpGetParticipant}, 1, plivo.Unavailable,
+			"reading the state back to check failed too"},
+		{"no time left to read: the lost answer's error", "102",
+			[]plivotest.Fault{{Status: 503, RetryAfter: "30"}}, 3 * time.Second,
+			[]string{plivotest.OpUpdateParticipant}, 1, plivo.Unavailable, "service unavailable"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			c, srv, _ := newSimClient(t)
+			for _, f := range tt.faults {
+				srv.FailNext(1, f)
+			}
+			ctx, cancel := context.WithTimeout(context.Background(), tt.ctxLimit)
+			defer cancel()
+			member := plivo.Member(tt.member)
+			_, err := c.UpdateParticipant(ctx, byName(t, plivotest.SampleMPCName), member, plivo.ParticipantUpdate{Mute: ptr(true)})
+			if tt.wantKind == plivo.Other && err != nil {
+				t.Fatalf("UpdateParticipant: %v", err)
+			}
+			if tt.wantKind != plivo.Other {
+				e, ok := plivo.AsError(err)
+				if !ok || e.Kind != tt.wantKind || !strings.Contains(e.Message, tt.wantMsg) {
+					t.Fatalf("error %v, want %v containing %q", err, tt.wantKind, tt.wantMsg)
+				}
+			}
+			var ops []string
+			posts := 0
+			for _, r := range srv.Requests() {
+				ops = append(ops, r.Op)
+				if r.Op == plivotest.OpUpdateParticipant {
+					posts++
+				}
+			}
+			if len(ops) < len(tt.wantOps) || !reflect.DeepEqual(ops[:len(tt.wantOps)], tt.wantOps) {
+				t.Errorf("requests %v, want them to start with %v", ops, tt.wantOps)
+			}
+			if posts != tt.wantPost {
+				t.Errorf("%d updates sent, want %d", posts, tt.wantPost)
+			}
+		})
+	}
+}
+
+func repeat[T any](v T, n int) []T {
+	out := make([]T, n)
+	for i := range out {
+		out[i] = v
+	}
+	return out
+}
+
+// The live calls of the demo set-up, through the simulator's List MPC.
+func TestSimLiveMPCs(t *testing.T) {
+	t.Parallel()
+	c, srv, _ := newSimClient(t, plivotest.WithSampleCalls())
+	got, err := c.LiveMPCs(simCtx(t))
+	if err != nil {
+		t.Fatalf("LiveMPCs: %v", err)
+	}
+	var names []string
+	for _, m := range got.MPCs {
+		names = append(names, fmt.Sprintf("%s (%s)", m.Name, m.Status))
+		info, ok := srv.MPC(m.Name)
+		if !ok || info.UUID != m.UUID {
+			t.Errorf("%s: uuid %s, simulator %+v", m.Name, m.UUID, info)
+		}
+		if m.Created.IsZero() || (m.Status == plivo.MPCActive) == m.Started.IsZero() {
+			t.Errorf("%s: created %v started %v", m.Name, m.Created, m.Started)
+		}
+	}
+	want := []string{"test_mpc_1 (active)", "billing-escalation (active)", "mpc 1000 (active)", "onboarding-queue (initialized)"}
+	if !reflect.DeepEqual(names, want) || got.Truncated || got.Skipped != 0 {
+		t.Errorf("live MPCs %q (truncated %v, skipped %d), want %q", names, got.Truncated, got.Skipped, want)
+	}
+	if n := srv.RequestCount(); n != 2 {
+		t.Errorf("%d requests, want 2 (one per status, no participants fetched)", n)
+	}
+	// An initialized call that starts shows up as active.
+	srv.AddParticipant("onboarding-queue", plivotest.RoleAgent)
+	got, err = c.LiveMPCs(simCtx(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, m := range got.MPCs {
+		if m.Status != plivo.MPCActive {
+			t.Errorf("%s is %s after an agent joined, want active", m.Name, m.Status)
+		}
+	}
+}
+
+// Many live calls: every page through the limiter, each call once.
+func TestSimLiveMPCsPages(t *testing.T) {
+	t.Parallel()
+	srv := plivotest.NewServer()
+	t.Cleanup(srv.Close)
+	for i := range 45 {
+		srv.AddParticipant(fmt.Sprintf("call %02d", i), plivotest.RoleAgent)
+	}
+	for i := range 3 {
+		srv.AddWaitingParticipant(fmt.Sprintf("queue %d", i), plivotest.RoleCustomer)
+	}
+	srv.EndMPC("call 00")
+	limiter := newCountingLimiter(t)
+	c, err := plivo.New(plivo.Config{AuthID: srv.AuthID, AuthToken: srv.AuthToken, BaseURL: srv.URL, Limiter: limiter})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := c.LiveMPCs(simCtx(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	seen := map[string]bool{}
+	active := 0
+	for _, m := range got.MPCs {
+		if seen[m.UUID] {
+			t.Errorf("%s listed twice", m.Name)
+		}
+		seen[m.UUID] = true
+		if m.Status == plivo.MPCActive {
+			active++
+		}
+	}
+	if len(got.MPCs) != 47 || active != 44 || got.Truncated {
+		t.Errorf("%d MPCs (%d active, truncated %v), want 47 (44 active)", len(got.MPCs), active, got.Truncated)
+	}
+	// 1 page of initialized, 3 of active.
+	if n := srv.RequestCount(); n != 4 || limiter.Reserves() != n {
+		t.Errorf("%d requests, %d reservations; want 4 each", n, limiter.Reserves())
+	}
+}

@@ -76,8 +76,12 @@ func TestNewDefaults(t *testing.T) {
 	if got := c.base.String(); got != DefaultBaseURL {
 		t.Errorf("base = %q, want %q", got, DefaultBaseURL)
 	}
-	if c.limiter.Limit() != DefaultRate || c.limiter.Burst() != DefaultBurst {
-		t.Errorf("limiter = %v/%d, want %v/%d", c.limiter.Limit(), c.limiter.Burst(), DefaultRate, DefaultBurst)
+	want, _ := NewGCRA(DefaultRate, DefaultBurst)
+	if l, ok := c.limiter.(*LocalLimiter); !ok || l.gcra != want {
+		t.Errorf("limiter = %#v, want a local bucket %+v (rate %v, burst %d)", c.limiter, want, DefaultRate, DefaultBurst)
+	}
+	if _, ok := c.inFlight.(*LocalInFlight); !ok {
+		t.Errorf("in-flight log = %T, want *LocalInFlight", c.inFlight)
 	}
 	if c.timeout != DefaultTimeout || c.backoffBase != DefaultBackoffBase || c.backoffMax != DefaultBackoffMax || c.callTimeout != DefaultCallTimeout {
 		t.Errorf("durations = %v %v %v %v", c.timeout, c.backoffBase, c.backoffMax, c.callTimeout)
@@ -562,6 +566,8 @@ func TestCredentialsState(t *testing.T) {
 		{200, CredentialsAccepted},
 		{404, CredentialsAccepted},
 		{400, CredentialsAccepted},
+		{403, CredentialsAccepted}, // a refused request, not refused credentials
+		{401, CredentialsRejected},
 		{403, CredentialsRejected},
 		{404, CredentialsRejected},
 		{202, CredentialsAccepted},

@@ -4,7 +4,6 @@ import (
 	"context"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/mpcbot/mpcbot/plivo/plivotest"
 )
@@ -37,44 +36,43 @@ func TestConfirmAppliedIgnoresLaterUpdates(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	t0 := time.Now()
 	tests := []struct {
 		name     string
 		later    []Member // members of updates to mute sent after self
 		inFlight []Member // …sent before self, not answered when self was sent
 		finished []Member // …sent and answered before self was sent
-		want     settledState
+		want     verdict
 	}{
-		{"no other update: the unmuted customer means not applied", nil, nil, nil, stateNotApplied},
-		{"a later update to the customer: applied", []Member{Member(customer)}, nil, nil, stateApplied},
-		{"a later update to all: applied", []Member{AllMembers}, nil, nil, stateApplied},
-		{"a later update to another member only: not applied", []Member{"999"}, nil, nil, stateNotApplied},
-		{"an earlier update still in flight (Plivo may apply it last): applied", nil, []Member{Member(customer)}, nil, stateApplied},
-		{"an earlier update already answered: not applied", nil, nil, []Member{Member(customer)}, stateNotApplied},
+		{"no other update: the unmuted customer means not applied", nil, nil, nil, notApplied},
+		{"a later update to the customer: applied", []Member{Member(customer)}, nil, nil, applied},
+		{"a later update to all: applied", []Member{AllMembers}, nil, nil, applied},
+		{"a later update to another member only: not applied", []Member{"999"}, nil, nil, notApplied},
+		{"an earlier update still in flight (Plivo may apply it last): applied", nil, []Member{Member(customer)}, nil, applied},
+		{"an earlier update already answered: not applied", nil, nil, []Member{Member(customer)}, notApplied},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			c.sent = sentLog{}
-			self := c.sent.add(mpc, AllMembers, mute.Fields(), t0)
-			for _, m := range tt.later {
-				c.sent.add(mpc, m, []Field{FieldMute}, t0.Add(time.Millisecond))
+			log := NewLocalInFlight()
+			c.inFlight = log
+			for _, m := range tt.finished {
+				log.End(ctx, log.Begin(ctx, mpc, m, []Field{FieldMute}))
 			}
 			for _, m := range tt.inFlight {
-				c.sent.add(mpc, m, []Field{FieldMute}, t0.Add(-time.Millisecond))
+				log.Begin(ctx, mpc, m, []Field{FieldMute})
 			}
-			for _, m := range tt.finished {
-				e := c.sent.add(mpc, m, []Field{FieldMute}, t0.Add(-2*time.Millisecond))
-				c.sent.finish(e, t0.Add(-time.Millisecond))
+			self := log.Begin(ctx, mpc, AllMembers, mute.Fields())
+			for _, m := range tt.later {
+				log.Begin(ctx, mpc, m, []Field{FieldMute})
 			}
 			// An update to another MPC or another field never counts.
 			other, _ := MPCByName("elsewhere")
-			c.sent.add(other, Member(customer), []Field{FieldMute}, t0.Add(time.Millisecond))
-			c.sent.add(mpc, Member(customer), []Field{FieldHold}, t0.Add(time.Millisecond))
-			res, got := c.confirmApplied(ctx, mpc, AllMembers, mute, self)
+			log.Begin(ctx, other, Member(customer), []Field{FieldMute})
+			log.Begin(ctx, mpc, Member(customer), []Field{FieldHold})
+			res, got := c.checkApplied(ctx, sentUpdate{mpc: mpc, member: AllMembers, update: mute, id: self})
 			if got != tt.want {
-				t.Fatalf("state = %v, want %v", got, tt.want)
+				t.Fatalf("verdict = %v, want %v", got, tt.want)
 			}
-			if got == stateApplied && (!res.Confirmed || !strings.Contains(res.Results[FieldMute], "newer change")) {
+			if got == applied && (!res.Confirmed || !strings.Contains(res.Results[FieldMute], "newer change")) {
 				t.Fatalf("result = %+v", res)
 			}
 		})

@@ -19,7 +19,7 @@ const (
 	Invalid
 	// NotFound: unknown or ended MPC, unknown member, member who left (404). Not retried.
 	NotFound
-	// Unauthorized: Plivo refused the credentials (401/403). Not retried.
+	// Unauthorized: Plivo refused the credentials (401). Not retried.
 	Unauthorized
 	// RateLimited: Plivo answered 429 and the retries ran out of time.
 	RateLimited
@@ -34,12 +34,16 @@ const (
 	Canceled
 	// Internal: a response mpcbot could not understand, or a bug.
 	Internal
+	// Forbidden: Plivo accepted the credentials but refused the request
+	// (403: geo permissions, an account not verified yet, …); Message holds
+	// Plivo's reason. Not retried.
+	Forbidden
 )
 
 var kindNames = [...]string{
 	Other: "other", Invalid: "invalid", NotFound: "not_found", Unauthorized: "unauthorized",
 	RateLimited: "rate_limited", Unavailable: "unavailable", Busy: "busy", Canceled: "canceled",
-	Internal: "internal",
+	Internal: "internal", Forbidden: "forbidden",
 }
 
 // String returns a short snake_case name, used in logs and metrics labels.
@@ -50,8 +54,10 @@ func (k Kind) String() string {
 	return fmt.Sprintf("kind(%d)", k)
 }
 
-// Error is the error returned by this package. Message is safe to show to a
-// user: it never holds credentials, raw response bodies or URLs with secrets.
+// Error is the error returned by this package. Message and APIID are safe to
+// show to a user: they never hold credentials (in any form SecretForms
+// lists), raw response bodies or URLs; text taken from Plivo's answer is a
+// bounded, single-line excerpt without control or format characters.
 type Error struct {
 	// Op is what was being done, e.g. "update participant test_mpc_1/all".
 	Op string

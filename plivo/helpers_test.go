@@ -226,8 +226,9 @@ func newTestClient(t testing.TB, baseURL string, mod func(*Config)) (*Client, *f
 	c.sleep = clock.Sleep
 	c.jitter = func(max time.Duration) time.Duration { return max }
 	// These tests count requests of the retry mechanics; reading the state
-	// back before a resend has its own tests (TestConfirmBeforeResend*).
-	c.confirmBeforeResend = false
+	// back before a resend has its own tests (TestConfirmAppliedIgnoresLaterUpdates,
+	// TestSimConfirmBeforeResend).
+	c.blindResend = true
 	return c, clock, obs
 }
 

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/base64"
 	"log/slog"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -31,9 +32,9 @@ func (b *syncBuffer) String() string {
 }
 
 func TestTokenNeverLoggedNorInErrors(t *testing.T) {
-	secrets := []string{
-		testAuthToken,
-		base64.StdEncoding.EncodeToString([]byte(testAuthID + ":" + testAuthToken)), // the Authorization header
+	secrets := SecretForms(testAuthID, testAuthToken)
+	if !slices.Contains(secrets, base64.StdEncoding.EncodeToString([]byte(testAuthID+":"+testAuthToken))) {
+		t.Fatal("SecretForms lacks the Authorization header's credential")
 	}
 	scenarios := []struct {
 		name    string
@@ -46,6 +47,11 @@ func TestTokenNeverLoggedNorInErrors(t *testing.T) {
 		{name: "success", replies: []reply{{status: 200, body: okBody}}},
 		{name: "401", replies: []reply{{status: 401, body: `{"error":"authentication credentials were not provided"}`}}},
 		{name: "401 echoing the token", replies: []reply{{status: 401, body: `{"error":"token ` + testAuthToken + ` is wrong"}`}}},
+		{name: "400 echoing the Authorization header", replies: []reply{{status: 400, body: `{"error":"bad request; Authorization: Basic ` + basicCredential + `"}`}}},
+		{name: "404 echoing the header in a nested object", replies: []reply{{status: 404,
+			body: `{"error":{"code":"not found","headers":{"Authorization":"Basic ` + basicCredential + `"}}}`}}},
+		{name: "5xx echoing the header until the deadline", replies: []reply{{status: 503, body: `{"error":"down; Authorization: Basic ` + basicCredential + `"}`}},
+			timeout: time.Second},
 		{name: "429 then success", replies: []reply{{status: 429, header: map[string]string{"Retry-After": "1"}}, {status: 200, body: okBody}}},
 		{name: "5xx until the deadline", replies: []reply{{status: 503, body: `<html>down</html>`}}, timeout: time.Second},
 		{name: "connection dropped then success", replies: []reply{{drop: true}, {status: 200, body: okBody}}},

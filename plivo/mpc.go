@@ -1,6 +1,9 @@
 // Package plivo is mpcbot's client for Plivo's Multiparty Call (MPC) REST API:
-// URL building, HTTP basic auth, JSON encoding, one token-bucket rate limiter
-// that gates every attempt, retries with backoff, and typed errors.
+// URL building, HTTP basic auth, JSON encoding, one rate limiter (a Limiter,
+// shared by the fleet or in-process) that gates every attempt, retries with
+// backoff, reading the state back before resending an update whose answer
+// was lost, typed errors, and bounded, redacted excerpts of everything taken
+// from Plivo's answers.
 //
 // It knows nothing of Slack or of the /mpc grammar. The domain types in this
 // file (MPC, Member, ParticipantUpdate, UpdateResult, Participant) are what
@@ -48,7 +51,7 @@ func MPCByName(name string) (MPC, error) {
 func MPCByUUID(uuid string) (MPC, error) {
 	if !uuidPattern.MatchString(uuid) {
 		return MPC{}, &Error{Op: "mpc uuid", Kind: Invalid,
-			Message: fmt.Sprintf("%q is not an MPC UUID (expected 8-4-4-4-12 hex digits)", uuid)}
+			Message: fmt.Sprintf("%q is not an MPC UUID (expected 8-4-4-4-12 hex digits)", cut(uuid, 40))}
 	}
 	return MPC{uuid: strings.ToLower(uuid)}, nil
 }
@@ -127,7 +130,7 @@ func ParseMember(s string) (Member, error) {
 	}
 	if s == "" || len(s) > MaxMemberIDLength {
 		return "", &Error{Op: "member", Kind: Invalid,
-			Message: fmt.Sprintf("%q is not a member id (expected `all` or up to %d digits)", s, MaxMemberIDLength)}
+			Message: fmt.Sprintf("%q is not a member id (expected `all` or up to %d digits)", cut(s, MaxMemberIDLength), MaxMemberIDLength)}
 	}
 	for i := 0; i < len(s); i++ {
 		if s[i] < '0' || s[i] > '9' {
@@ -239,6 +242,11 @@ type UpdateResult struct {
 // Participant is one entry of an MPC's participant list: one per join, so a
 // caller who left and came back appears twice. Exited entries have ExitTime
 // set and nil Mute, Hold and CoachMode.
+//
+// The client bounds its strings and removes control and format characters
+// from them (MemberID to MaxMemberIDLength runes, Role to 32, the others to
+// 256), so that odd data from Plivo cannot reach users whole; use Member to
+// act on one.
 type Participant struct {
 	MemberID      string  `json:"member_id"`
 	Role          string  `json:"role"`
@@ -260,3 +268,28 @@ func (p Participant) Live() bool { return p.ExitTime == nil && p.Mute != nil }
 // IsSupervisor reports whether the participant's role is Supervisor (Plivo
 // documents "Supervisor" but returns "supervisor"; compared case-insensitively).
 func (p Participant) IsSupervisor() bool { return strings.EqualFold(p.Role, "supervisor") }
+
+// Member returns the participant's member id as a Member to act on, or an
+// Invalid error when Plivo's member_id is not one (not digits, or longer
+// than MaxMemberIDLength: the client cuts those, ending them in "…", so
+// they can be shown but never acted on).
+func (p Participant) Member() (Member, error) {
+	m, err := ParseMember(p.MemberID)
+	if err == nil && m.IsAll() {
+		return "", &Error{Op: "member", Kind: Invalid, Message: "Plivo's member_id \"all\" is not a member id"}
+	}
+	return m, err
+}
+
+// state returns the participant's value of field f (nil once it has left).
+func (p Participant) state(f Field) *bool {
+	switch f {
+	case FieldMute:
+		return p.Mute
+	case FieldHold:
+		return p.Hold
+	case FieldCoachMode:
+		return p.CoachMode
+	}
+	return nil
+}

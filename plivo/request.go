@@ -21,69 +21,72 @@ type response struct {
 	attempts int
 }
 
-// do sends one request with retries. Every attempt takes a token from the
-// limiter first. 429, 5xx, network errors and per-attempt timeouts are
-// retried with backoff while the next attempt can start before ctx's
-// deadline (ctx always has one, see bound); other failures are returned at
-// once. Retry-After is honoured on 429 and 503. It returns a 2xx response
-// or an *Error.
-//
-// When op.settled is set, a failure whose outcome is unknown (5xx, network
-// error, timeout: Plivo may have applied it) is not resent blindly: after
-// the backoff, op.settled reads the state back. Applied: do returns
-// errSettled. Not applied: the request is sent again. Unreadable: do backs
-// off and looks again, so that a flaky read never turns into a second
-// update.
-func (c *Client) do(ctx context.Context, op operation, method, escapedPath, query string, body []byte) (*response, error) {
+// exchange is one logical request to Plivo and the attempts made for it so
+// far. UpdateParticipant keeps one across resends, so that attempts are
+// counted and the backoff grows over the whole call.
+type exchange struct {
+	op     operation
+	method string
+	target *url.URL
+	body   []byte
+	// once sends a single attempt, never retried (reading the state back).
+	once bool
+	// keepUnknown returns a failure whose outcome is unknown (see
+	// outcomeUnknown) at once instead of retrying it: the caller decides
+	// what to do (UpdateParticipant reads the state back).
+	keepUnknown bool
+
+	sent          int           // attempts sent so far
+	last          *Error        // the latest failure, nil if none
+	retryAfter    time.Duration // Retry-After of the latest failure…
+	hasRetryAfter bool          // …if it had a usable one
+}
+
+// newExchange prepares a request to an escaped path.
+func (c *Client) newExchange(op operation, method, escapedPath, query string, body []byte) (*exchange, *Error) {
 	target, err := c.requestURL(escapedPath, query)
 	if err != nil {
 		return nil, &Error{Op: op.String(), Kind: Internal, Message: "could not build the request URL", Err: err}
 	}
+	return &exchange{op: op, method: method, target: target, body: body}, nil
+}
+
+// outcomeUnknown reports whether a failed attempt may nevertheless have
+// been acted on by Plivo: a 5xx, a network error or a timeout. (A 429 or
+// any other 4xx was refused.)
+func outcomeUnknown(e *Error) bool { return e.Kind == Unavailable }
+
+// do sends x's request, retrying failures. Every attempt takes a token from
+// the limiter first. 429, 5xx, network errors and per-attempt timeouts are
+// retried with backoff while the next attempt can start before ctx's
+// deadline (ctx always has one, see bound); other failures are returned at
+// once, and so are failures with an unknown outcome when x.keepUnknown is
+// set. Retry-After is honoured on 429 and 503; a 429's Retry-After also
+// pauses the limiter, so that every request (the fleet's, with a shared
+// limiter) backs off, not only this one. It returns a 2xx response or an
+// *Error.
+func (c *Client) do(ctx context.Context, x *exchange) (*response, *Error) {
 	deadline, _ := ctx.Deadline()
-	var last *Error // the previous attempt's failure, if any
-	sent := 0       // requests sent
-	for round := 1; ; round++ {
-		if last != nil && last.Kind == Unavailable && op.settled != nil {
-			switch op.settled(ctx) {
-			case stateApplied:
-				return nil, errSettled
-			case stateUnknown:
-				wait := c.backoff(round)
-				if !c.now().Add(wait).Before(deadline) {
-					e := *last
-					e.Message += "; reading the state back to check failed too"
-					return nil, &e
-				}
-				c.log.LogAttrs(ctx, slog.LevelWarn, "plivo: could not read the state back; not resending blind",
-					slog.String("op", op.name), slog.String("mpc", op.mpc.String()), slog.String("member", string(op.member)),
-					slog.Duration("wait", wait))
-				if err := c.sleep(ctx, wait); err != nil {
-					return nil, c.contextError(ctx, op, last, sent)
-				}
-				continue
-			}
-		}
-		if e := c.takeToken(ctx, op, deadline, last); e != nil {
-			e.Attempts = sent
+	for {
+		if e := c.takeToken(ctx, x.op, deadline, x.last); e != nil {
+			e.Attempts = x.sent
 			return nil, e
 		}
-		sent++
-		status, respBody, header, e := c.attempt(ctx, op, method, target, body, sent)
+		x.sent++
+		status, respBody, header, e := c.attempt(ctx, x.op, x.method, x.target, x.body, x.sent)
 		if e == nil {
-			return &response{status: status, body: respBody, attempts: sent}, nil
+			return &response{status: status, body: respBody, attempts: x.sent}, nil
 		}
-		e.Attempts = sent
-		if !retryable(e) || op.once {
+		e.Attempts = x.sent
+		x.last = e
+		x.retryAfter, x.hasRetryAfter = parseRetryAfter(header.Get("Retry-After"), c.now())
+		if e.Kind == RateLimited && x.hasRetryAfter {
+			c.pause(ctx, x.retryAfter)
+		}
+		if !retryable(e) || x.once || (x.keepUnknown && outcomeUnknown(e)) {
 			return nil, e
 		}
-		wait := c.backoff(sent)
-		// Retry-After is honoured on 429 and, as HTTP defines it there too,
-		// on 503.
-		if e.Kind == RateLimited || e.Status == http.StatusServiceUnavailable {
-			if d, ok := parseRetryAfter(header.Get("Retry-After"), c.now()); ok {
-				wait = d
-			}
-		}
+		wait := c.retryWait(x)
 		if e.Kind == RateLimited {
 			e.RetryAfter = wait
 		}
@@ -91,14 +94,39 @@ func (c *Client) do(ctx context.Context, op operation, method, escapedPath, quer
 			return nil, e
 		}
 		c.log.LogAttrs(ctx, slog.LevelWarn, "plivo: retrying",
-			slog.String("op", op.name), slog.String("mpc", op.mpc.String()), slog.String("member", string(op.member)),
-			slog.Int("status", e.Status), slog.Int("attempt", sent), slog.Duration("wait", wait),
+			slog.String("op", x.op.name), slog.String("mpc", x.op.mpc.String()), slog.String("member", string(x.op.member)),
+			slog.Int("status", e.Status), slog.Int("attempt", x.sent), slog.Duration("wait", wait),
 			slog.String("kind", e.Kind.String()), slog.String("error", e.Error()))
 		if err := c.sleep(ctx, wait); err != nil {
-			return nil, c.contextError(ctx, op, e, sent)
+			return nil, c.contextError(ctx, x.op, e, x.sent)
 		}
-		last = e
 	}
+}
+
+// retryWait is how long to wait before trying x again after its latest
+// failure: the answer's Retry-After on a 429 or (as HTTP defines it there
+// too) a 503, else the jittered backoff for the attempts made.
+func (c *Client) retryWait(x *exchange) time.Duration {
+	if x.hasRetryAfter && x.last != nil && (x.last.Kind == RateLimited || x.last.Status == http.StatusServiceUnavailable) {
+		return x.retryAfter
+	}
+	return c.backoff(x.sent)
+}
+
+// maxPause bounds how long one 429's Retry-After pauses the limiter: Plivo
+// counts its budget over 5 s, so a longer value is a mistake, and it must
+// not stop the whole fleet for long. The request that got it still waits
+// the full Retry-After (or gives up at its deadline).
+const maxPause = time.Minute
+
+// pause makes every later reservation of the limiter wait d from now.
+func (c *Client) pause(ctx context.Context, d time.Duration) {
+	if d <= 0 {
+		return
+	}
+	now := c.now()
+	c.limiter.Pause(ctx, now, now.Add(min(d, maxPause)))
+	c.log.LogAttrs(ctx, slog.LevelWarn, "plivo: 429 with Retry-After; pausing every request", slog.Duration("pause", min(d, maxPause)))
 }
 
 // requestURL returns the absolute URL for an escaped path. Path and RawPath
@@ -116,42 +144,37 @@ func (c *Client) requestURL(escapedPath, query string) (*url.URL, error) {
 }
 
 // takeToken waits for a limiter token. It never waits past deadline: when
-// the token would come too late it gives the token back and returns Busy
-// (nothing sent yet) or, on a retry, the previous attempt's failure.
+// the token would come too late nothing is booked, and it returns Busy
+// (nothing sent yet) or, on a retry, the previous attempt's failure. A wait
+// cut short by ctx keeps its booking (a Limiter has no cancel; the budget
+// errs on the safe side).
 func (c *Client) takeToken(ctx context.Context, op operation, deadline time.Time, last *Error) *Error {
 	if ctx.Err() != nil {
 		return c.contextError(ctx, op, last, 0)
 	}
 	now := c.now()
-	r := c.limiter.ReserveN(now, 1)
-	if !r.OK() {
-		// Only possible with burst < 1, which New refuses.
-		return &Error{Op: op.String(), Kind: Internal, Message: "the rate limiter refused the request"}
-	}
-	delay := r.DelayFrom(now)
-	if delay <= 0 {
-		c.observer.LimiterWait(0)
-		return nil
-	}
-	if !now.Add(delay).Before(deadline) {
-		r.CancelAt(now)
+	wait, ok := c.limiter.Reserve(ctx, now, deadline.Sub(now))
+	if !ok {
 		c.log.LogAttrs(ctx, slog.LevelWarn, "plivo: rate limiter has no token before the deadline",
 			slog.String("op", op.name), slog.String("mpc", op.mpc.String()), slog.String("member", string(op.member)),
-			slog.Duration("delay", delay), slog.Bool("retry", last != nil))
+			slog.Duration("delay", wait), slog.Bool("retry", last != nil))
 		if last != nil {
 			return last
 		}
-		return &Error{Op: op.String(), Kind: Busy, RetryAfter: delay,
+		return &Error{Op: op.String(), Kind: Busy, RetryAfter: wait,
 			Message: "too many Plivo requests right now; nothing was sent"}
 	}
+	if wait <= 0 {
+		c.observer.LimiterWait(0)
+		return nil
+	}
 	c.observer.LimiterQueue(1)
-	err := c.sleep(ctx, delay)
+	err := c.sleep(ctx, wait)
 	c.observer.LimiterQueue(-1)
 	if err != nil {
-		r.CancelAt(c.now())
 		return c.contextError(ctx, op, last, 0)
 	}
-	c.observer.LimiterWait(delay)
+	c.observer.LimiterWait(wait)
 	return nil
 }
 
@@ -181,12 +204,12 @@ func (c *Client) attempt(ctx context.Context, op operation, method string, targe
 		c.credentials.Store(int32(CredentialsAccepted))
 		c.everAccepted.Store(true)
 	default:
-		if status == http.StatusUnauthorized || status == http.StatusForbidden {
+		if status == http.StatusUnauthorized {
 			c.credentials.Store(int32(CredentialsRejected))
 		}
 		msg, apiID := errorMessage(respBody)
-		e = &Error{Op: op.String(), Kind: kindOf(status), Status: status, APIID: apiID,
-			Message: c.redact(fallbackMessage(msg, status))}
+		e = &Error{Op: op.String(), Kind: kindOf(status), Status: status, APIID: c.excerpt(apiID, maxAPIIDRunes),
+			Message: fallbackMessage(c.excerpt(msg, maxMessageRunes), status)}
 	}
 
 	attrs := []slog.Attr{
@@ -276,8 +299,10 @@ func kindOf(status int) Kind {
 		return Invalid
 	case status == http.StatusNotFound:
 		return NotFound
-	case status == http.StatusUnauthorized, status == http.StatusForbidden:
+	case status == http.StatusUnauthorized:
 		return Unauthorized
+	case status == http.StatusForbidden:
+		return Forbidden
 	case status == http.StatusTooManyRequests:
 		return RateLimited
 	case status >= 500 && status <= 599:
@@ -320,13 +345,4 @@ func parseRetryAfter(v string, now time.Time) (time.Duration, bool) {
 		return min(max(d, 0), maxRetryAfter), true
 	}
 	return 0, false
-}
-
-// redact replaces the auth token, should Plivo ever echo it, in text shown
-// to users.
-func (c *Client) redact(s string) string {
-	if c.authToken == "" {
-		return s
-	}
-	return strings.ReplaceAll(s, c.authToken, "[redacted]")
 }

@@ -7,28 +7,28 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
-	"slices"
 	"strconv"
 	"strings"
-	"unicode"
-	"unicode/utf8"
 )
-
-// maxMessageRunes bounds an error message taken from a response body.
-const maxMessageRunes = 300
 
 // messageKeys are the keys an error body's text is read from, in order
 // (Plivo's documented "error"; plivo-cli also reads the others).
 var messageKeys = []string{"error", "global_error", "message"}
 
-// errorMessage extracts a human-readable message and the api_id from an
-// error response body. It returns "" when the body holds no usable text
-// (empty, "{}", not JSON, HTML…). Raw JSON is never returned.
+// maxMessageDepth bounds recursion into nested error objects.
+const maxMessageDepth = 3
+
+// errorMessage extracts the error text and the api_id of an error response
+// body, raw: the caller makes excerpts of them. The text comes only from
+// string values under the documented keys (messageKeys), in the body itself
+// or in objects nested under those keys; other keys are never read, so an
+// echo of the request (headers, URL) under some other key never becomes
+// the message. It returns "" when the body holds no such text (empty, "{}",
+// not JSON, HTML…). A body that is one JSON string is that text (real 401
+// bodies do that).
 func errorMessage(body []byte) (message, apiID string) {
 	var v any
-	dec := json.NewDecoder(bytes.NewReader(body))
-	dec.UseNumber()
-	if err := dec.Decode(&v); err != nil {
+	if err := json.Unmarshal(bytes.TrimSpace(body), &v); err != nil {
 		return "", ""
 	}
 	switch v := v.(type) {
@@ -40,11 +40,8 @@ func errorMessage(body []byte) (message, apiID string) {
 	case string:
 		message = v
 	}
-	return cleanMessage(message), apiID
+	return message, apiID
 }
-
-// maxMessageDepth bounds recursion into nested error objects.
-const maxMessageDepth = 3
 
 // messageIn returns the text under the first message key of obj that has
 // any.
@@ -57,10 +54,10 @@ func messageIn(obj map[string]any, depth int) string {
 	return ""
 }
 
-// textOf renders a JSON value found under a message key as text: strings
-// as they are; objects by their own message key, else as "key: text" pairs
-// (e.g. per-field validation errors); arrays joined with "; "; numbers as
-// themselves. Booleans and nulls carry no text.
+// textOf renders a JSON value found under a message key: a string as it
+// is; an object by its own message keys (never its other keys); an array
+// by its strings and objects, joined with "; ". Numbers, booleans and
+// nulls carry no text.
 func textOf(v any, depth int) string {
 	if depth > maxMessageDepth {
 		return ""
@@ -68,53 +65,21 @@ func textOf(v any, depth int) string {
 	switch v := v.(type) {
 	case string:
 		return strings.TrimSpace(v)
-	case json.Number:
-		return v.String()
 	case map[string]any:
-		if s := messageIn(v, depth+1); s != "" {
-			return s
-		}
-		keys := make([]string, 0, len(v))
-		for k := range v {
-			keys = append(keys, k)
-		}
-		slices.Sort(keys)
-		var parts []string
-		for _, k := range keys {
-			if k == "api_id" {
-				continue
-			}
-			if s := textOf(v[k], depth+1); s != "" {
-				parts = append(parts, k+": "+s)
-			}
-		}
-		return strings.Join(parts, "; ")
+		return messageIn(v, depth+1)
 	case []any:
 		var parts []string
 		for _, item := range v {
-			if s := textOf(item, depth+1); s != "" {
-				parts = append(parts, s)
+			switch item.(type) {
+			case string, map[string]any:
+				if s := textOf(item, depth+1); s != "" {
+					parts = append(parts, s)
+				}
 			}
 		}
 		return strings.Join(parts, "; ")
 	}
 	return ""
-}
-
-// cleanMessage turns control characters and runs of white space into single
-// spaces and bounds the length.
-func cleanMessage(s string) string {
-	if !utf8.ValidString(s) {
-		s = strings.ToValidUTF8(s, "\uFFFD")
-	}
-	s = strings.Join(strings.FieldsFunc(s, func(r rune) bool {
-		return unicode.IsSpace(r) || unicode.IsControl(r)
-	}), " ")
-	if utf8.RuneCountInString(s) > maxMessageRunes {
-		runes := []rune(s)
-		s = string(runes[:maxMessageRunes]) + "…"
-	}
-	return s
 }
 
 // fallbackMessage returns msg, or the HTTP status text when msg is empty.
@@ -129,21 +94,24 @@ func fallbackMessage(msg string, status int) string {
 }
 
 // decodeUpdate reads an Update Participant answer. Results gets an entry for
-// every field sent: Plivo's string, or "" when the answer has none for it.
-func decodeUpdate(resp *response, sent []Field) (UpdateResult, error) {
+// every field sent: an excerpt of Plivo's string, or "" when the answer has
+// none for it.
+func (c *Client) decodeUpdate(resp *response, sent []Field) (UpdateResult, error) {
 	result := UpdateResult{Status: resp.status}
 	raw, err := decodeObject(resp.body)
 	if err != nil {
 		return result, err
 	}
-	_ = json.Unmarshal(raw["api_id"], &result.APIID) // absent or not a string: ""
+	var apiID string
+	_ = json.Unmarshal(raw["api_id"], &apiID) // absent or not a string: ""
+	result.APIID = c.excerpt(apiID, maxAPIIDRunes)
 	result.Results = make(map[Field]string, len(sent))
 	for _, f := range sent {
 		var s string
 		if err := json.Unmarshal(raw[string(f)], &s); err != nil {
 			s = ""
 		}
-		result.Results[f] = s
+		result.Results[f] = c.excerpt(s, maxMessageRunes)
 	}
 	return result, nil
 }
@@ -181,40 +149,57 @@ func jsonMarshal(v any) ([]byte, error) {
 	return b, nil
 }
 
-// participantList is one page of List Participants.
-type participantList struct {
-	Meta struct {
-		Limit  int     `json:"limit"`
-		Offset int     `json:"offset"`
-		Next   *string `json:"next"`
-	} `json:"meta"`
-	Objects *[]Participant `json:"objects"`
+// pageMeta is the "meta" object of Plivo's list answers. Plivo documents
+// count; the Java SDK's fixtures say total_count, which is read too.
+type pageMeta struct {
+	Count      *int    `json:"count"`
+	TotalCount *int    `json:"total_count"`
+	Limit      int     `json:"limit"`
+	Offset     int     `json:"offset"`
+	Next       *string `json:"next"`
 }
 
-// decodeList reads one page of List Participants.
-func decodeList(body []byte) (participantList, error) {
-	var list participantList
-	if err := decodeJSON(body, &list); err != nil {
-		return list, err
+// total returns meta.count (or total_count) and whether Plivo sent one.
+func (m pageMeta) total() (int, bool) {
+	switch {
+	case m.Count != nil:
+		return *m.Count, true
+	case m.TotalCount != nil:
+		return *m.TotalCount, true
 	}
-	if list.Objects == nil {
-		return list, errors.New(`participant list has no "objects"`)
+	return 0, false
+}
+
+// page is one page of a Plivo list.
+type page[T any] struct {
+	Meta    pageMeta `json:"meta"`
+	Objects *[]T     `json:"objects"`
+}
+
+// decodePage reads one page of a list; what names the list in errors.
+func decodePage[T any](body []byte, what string) (page[T], error) {
+	var p page[T]
+	if err := decodeJSON(body, &p); err != nil {
+		return p, err
 	}
-	return list, nil
+	if p.Objects == nil {
+		return p, fmt.Errorf(`%s has no "objects"`, what)
+	}
+	return p, nil
 }
 
 // nextOffset returns the offset of the next page and whether there is one.
 // It prefers the offset in meta.next (a relative URL such as
 // "/v1/Account/…/Participant/?limit=20&offset=20"); otherwise it continues
 // after the entries received.
-func nextOffset(list participantList, offset int) (int, bool) {
-	if list.Meta.Next == nil || strings.TrimSpace(*list.Meta.Next) == "" || len(*list.Objects) == 0 {
+func nextOffset(meta pageMeta, received, offset int) (int, bool) {
+	if meta.Next == nil || strings.TrimSpace(*meta.Next) == "" || received == 0 {
 		return 0, false
 	}
-	if u, err := url.Parse(*list.Meta.Next); err == nil {
+	if u, err := url.Parse(*meta.Next); err == nil {
 		if n, err := strconv.Atoi(u.Query().Get("offset")); err == nil && n >= 0 {
 			return n, true
 		}
 	}
-	return offset + len(*list.Objects), true
+	return offset + received, true
 }

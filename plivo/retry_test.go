@@ -2,6 +2,7 @@ package plivo
 
 import (
 	"context"
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"net/http"
@@ -15,6 +16,10 @@ import (
 var muteUpdate = ParticipantUpdate{Mute: ptr(true)}
 
 const okBody = `{"api_id":"ok-1","mute":"MPC: m mute/unmute member(s) succeeded"}`
+
+// basicCredential is the value after "Basic " in the test client's
+// Authorization header.
+var basicCredential = base64.StdEncoding.EncodeToString([]byte(testAuthID + ":" + testAuthToken))
 
 func TestErrorBodies(t *testing.T) {
 	long := strings.Repeat("é", 400)
@@ -37,17 +42,33 @@ func TestErrorBodies(t *testing.T) {
 		{"empty error falls through to message", 400, `{"error":"","message":"from message"}`, "", Invalid, "from message", ""},
 		{"null error falls through", 400, `{"error":null,"global_error":"from global"}`, "", Invalid, "from global", ""},
 		{"nested message", 400, `{"error":{"message":"nested text","code":12}}`, "", Invalid, "nested text", ""},
-		{"per-field errors", 400, `{"error":{"mute":"must be a boolean","hold":["bad","worse"]}}`, "", Invalid, "hold: bad; worse; mute: must be a boolean", ""},
+		{"nested error key", 400, `{"error":{"error":"deeper","detail":"not read"}}`, "", Invalid, "deeper", ""},
+		{"other nested keys are never flattened", 400, `{"error":{"mute":"must be a boolean","hold":["bad","worse"]}}`, "", Invalid, "Bad Request", ""},
+		{"an echo under another key is never read", 400, `{"error":{"code":"x","request":{"headers":{"Authorization":"Basic abc"}}}}`, "", Invalid, "Bad Request", ""},
 		{"array", 400, `{"error":["first","second"]}`, "", Invalid, "first; second", ""},
-		{"number", 400, `{"error":1234}`, "", Invalid, "1234", ""},
+		{"array of objects and other values", 400, `{"error":[{"message":"one"},{"field":"x"},7,["nested"],"two"]}`, "", Invalid, "one; two", ""},
+		{"number", 400, `{"error":1234}`, "", Invalid, "Bad Request", ""},
+		{"deep nesting stops", 400, `{"error":{"error":{"error":{"error":{"error":"too deep"}}}}}`, "", Invalid, "Bad Request", ""},
 		{"boolean only", 400, `{"error":true}`, "", Invalid, "Bad Request", ""},
 		{"JSON string body", 400, `"just a string"`, "", Invalid, "just a string", ""},
 		{"JSON array body", 400, `[1,2]`, "", Invalid, "Bad Request", ""},
 		{"white space and controls", 400, "{\"error\":\"line one\\n\\tline two\\u0007 end\"}", "", Invalid, "line one line two end", ""},
+		{"format characters dropped", 400, `{"error":"a\u202eb\u200bc\u2028d"}`, "", Invalid, "abc d", ""},
+		{"invalid UTF-8", 400, "{\"error\":\"bad \xff byte\"}", "", Invalid, "bad \uFFFD byte", ""},
+		{"only invisible text falls back to the status", 400, `{"error":"\u200b\u0007"}`, "", Invalid, "Bad Request", ""},
+		{"huge api_id is cut", 404, `{"api_id":"` + strings.Repeat("a", 60000) + `","error":"gone"}`, "", NotFound, "gone", strings.Repeat("a", 64) + "…"},
+		{"api_id with controls", 404, `{"api_id":"a\nb\u202ec","error":"gone"}`, "", NotFound, "gone", "a bc"},
 		{"long message is cut", 400, `{"error":"` + long + `"}`, "", Invalid, strings.Repeat("é", 300) + "…", ""},
 		{"token echoed back is redacted", 401, `{"error":"bad token ` + testAuthToken + `"}`, "", Unauthorized, "bad token [redacted]", ""},
+		{"Basic credential echoed back is redacted", 400, `{"error":"headers: Authorization: Basic ` + basicCredential + `; Accept: */*"}`, "", Invalid, "headers: Authorization: Basic [redacted]; Accept: */*", ""},
+		{"token in a URL is redacted", 400, `{"error":"GET https://` + testAuthID + `:` + testAuthToken + `@api.plivo.com/v1/"}`, "", Invalid, "GET https://" + testAuthID + ":[redacted]@api.plivo.com/v1/", ""},
+		{"token broken up by a zero-width space is redacted", 400, `{"error":"` + testAuthToken[:5] + `\u200b` + testAuthToken[5:] + `!"}`, "", Invalid, "[redacted]!", ""},
+		{"redacted before the cut", 400, `{"error":"` + strings.Repeat("x", 295) + testAuthToken + `"}`, "", Invalid, strings.Repeat("x", 295) + "[reda…", ""},
 		{"401", 401, `{"api_id":"a3","error":"authentication credentials were not provided"}`, "", Unauthorized, "authentication credentials were not provided", "a3"},
-		{"403", 403, ``, "", Unauthorized, "Forbidden", ""},
+		{"401 without api_id", 401, `{"error":"authentication credentials were not provided"}`, "", Unauthorized, "authentication credentials were not provided", ""},
+		{"401 as a plain JSON string", 401, `"Authentication credentials were not provided."`, "", Unauthorized, "Authentication credentials were not provided.", ""},
+		{"403 is not about credentials", 403, ``, "", Forbidden, "Forbidden", ""},
+		{"403 with Plivo's reason", 403, `{"api_id":"a4","error":"geo permissions do not allow calls to this country"}`, "", Forbidden, "geo permissions do not allow calls to this country", "a4"},
 		{"409 other", 409, `{"error":"conflict"}`, "", Other, "conflict", ""},
 		{"unknown status", 499, ``, "", Other, "HTTP status 499", ""},
 	}
@@ -399,18 +420,22 @@ func TestCanceledDuringRequest(t *testing.T) {
 }
 
 func TestBusyWhenNoTokenBeforeDeadline(t *testing.T) {
+	t.Parallel()
 	srv := sequenceServer(t, reply{status: 200, body: okBody})
-	c, clock, obs := newTestClient(t, srv.URL, func(cfg *Config) { cfg.Rate, cfg.Burst = 1, 1 })
+	// One token every 10 s. The deadlines are real and the clock is fake,
+	// so the gap between them is kept far wider than any slow machine's
+	// delay between two calls.
+	c, clock, obs := newTestClient(t, srv.URL, func(cfg *Config) { cfg.Rate, cfg.Burst = 0.1, 1 })
 	mpc := mustMPC(t, "m")
 
 	if _, err := c.UpdateParticipant(withTimeout(t, 5*time.Second), mpc, "1", muteUpdate); err != nil {
 		t.Fatalf("first update: %v", err)
 	}
-	// The bucket is empty; the next token comes in 1 s, after this deadline.
+	// The bucket is empty; the next token comes in 10 s, after this deadline.
 	_, err := c.UpdateParticipant(withTimeout(t, 500*time.Millisecond), mpc, "1", muteUpdate)
 	e := mustError(t, err, Busy)
-	if e.RetryAfter != time.Second {
-		t.Errorf("RetryAfter = %v, want 1s", e.RetryAfter)
+	if e.RetryAfter != 10*time.Second {
+		t.Errorf("RetryAfter = %v, want 10s", e.RetryAfter)
 	}
 	if e.Attempts != 0 || srv.Count() != 1 {
 		t.Errorf("attempts %d, requests %d; the busy call must send nothing", e.Attempts, srv.Count())
@@ -418,15 +443,15 @@ func TestBusyWhenNoTokenBeforeDeadline(t *testing.T) {
 	if len(clock.Sleeps()) != 0 {
 		t.Errorf("the busy call waited %v", clock.Sleeps())
 	}
-	// The refused reservation was given back: the next caller waits 1 s, not 2 s.
-	if _, err := c.UpdateParticipant(withTimeout(t, 5*time.Second), mpc, "1", muteUpdate); err != nil {
+	// The refused call booked nothing: the next caller waits 10 s, not 20 s.
+	if _, err := c.UpdateParticipant(withTimeout(t, time.Minute), mpc, "1", muteUpdate); err != nil {
 		t.Fatalf("third update: %v", err)
 	}
-	if got := clock.Sleeps(); !reflect.DeepEqual(got, []time.Duration{time.Second}) {
-		t.Errorf("limiter sleeps = %v, want [1s]", got)
+	if got := clock.Sleeps(); !reflect.DeepEqual(got, []time.Duration{10 * time.Second}) {
+		t.Errorf("limiter sleeps = %v, want [10s]", got)
 	}
-	if got := obs.Waits(); !reflect.DeepEqual(got, []time.Duration{0, time.Second}) {
-		t.Errorf("observed waits = %v, want [0 1s]", got)
+	if got := obs.Waits(); !reflect.DeepEqual(got, []time.Duration{0, 10 * time.Second}) {
+		t.Errorf("observed waits = %v, want [0 10s]", got)
 	}
 	if got := obs.Queue(); !reflect.DeepEqual(got, []int{1, -1}) {
 		t.Errorf("observed queue = %v, want [1 -1]", got)
@@ -451,8 +476,10 @@ func TestLimiterGatesRetries(t *testing.T) {
 	if got := clock.Sleeps(); !reflect.DeepEqual(got, []time.Duration{time.Second, time.Second}) {
 		t.Errorf("sleeps = %v", got)
 	}
-	if tokens := c.limiter.TokensAt(clock.Now()); tokens > 0.001 || tokens < -0.001 {
-		t.Errorf("tokens left = %v, want 0 (3 attempts took 3 tokens)", tokens)
+	// 3 attempts took 3 tokens: the bucket is empty, the next token is a
+	// whole interval (1 s) away.
+	if wait, ok := c.limiter.Reserve(context.Background(), clock.Now(), time.Millisecond); ok || wait != time.Second {
+		t.Errorf("next token in %v (ok %v), want 1s: 3 attempts took 3 tokens", wait, ok)
 	}
 }
 
@@ -533,5 +560,61 @@ func TestFullJitterBounds(t *testing.T) {
 				t.Fatalf("fullJitter(%v) = %v", ceiling, d)
 			}
 		}
+	}
+}
+
+// pauseRecorder is a Limiter that records its pauses (until − now).
+type pauseRecorder struct {
+	Limiter
+	mu     sync.Mutex
+	pauses []time.Duration
+}
+
+func (p *pauseRecorder) Pause(ctx context.Context, now, until time.Time) {
+	p.mu.Lock()
+	p.pauses = append(p.pauses, until.Sub(now))
+	p.mu.Unlock()
+	p.Limiter.Pause(ctx, now, until)
+}
+
+func (p *pauseRecorder) Pauses() []time.Duration {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return append([]time.Duration(nil), p.pauses...)
+}
+
+// Only a 429 with a Retry-After pauses the limiter, for at most maxPause;
+// the request that got it still waits the full Retry-After.
+func TestPauseOnlyFor429WithRetryAfter(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name       string
+		reply      reply
+		wantPauses []time.Duration
+		wantSleeps []time.Duration
+	}{
+		{"429 Retry-After 2", reply{status: 429, header: map[string]string{"Retry-After": "2"}}, []time.Duration{2 * time.Second}, []time.Duration{2 * time.Second}},
+		{"429 Retry-After an hour: pause capped", reply{status: 429, header: map[string]string{"Retry-After": "3600"}}, []time.Duration{maxPause}, []time.Duration{time.Hour}},
+		{"429 Retry-After 0", reply{status: 429, header: map[string]string{"Retry-After": "0"}}, nil, nil},
+		{"429 without Retry-After", reply{status: 429}, nil, []time.Duration{DefaultBackoffBase}},
+		{"503 with Retry-After", reply{status: 503, header: map[string]string{"Retry-After": "2"}}, nil, []time.Duration{2 * time.Second}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			srv := sequenceServer(t, tt.reply, reply{status: 200, body: okBody})
+			local, _ := NewLocalLimiter(1000, 1000)
+			rec := &pauseRecorder{Limiter: local}
+			c, clock, _ := newTestClient(t, srv.URL, func(cfg *Config) { cfg.Limiter = rec; cfg.CallTimeout = 2 * time.Hour })
+			if _, err := c.UpdateParticipant(context.Background(), mustMPC(t, "m"), "1", muteUpdate); err != nil {
+				t.Fatalf("UpdateParticipant: %v", err)
+			}
+			if got := rec.Pauses(); !reflect.DeepEqual(got, tt.wantPauses) {
+				t.Errorf("pauses = %v, want %v", got, tt.wantPauses)
+			}
+			if got := clock.Sleeps(); !reflect.DeepEqual(got, tt.wantSleeps) {
+				t.Errorf("sleeps = %v, want %v", got, tt.wantSleeps)
+			}
+		})
 	}
 }

@@ -1,17 +1,14 @@
 package plivotest
 
 import (
-	"bytes"
 	"crypto/subtle"
 	"encoding/json"
 	"fmt"
 	"math"
-	"mime"
 	"net/http"
 	"net/url"
 	"strconv"
 	"strings"
-	"time"
 )
 
 // Error texts that clients and tests may want to match.
@@ -61,35 +58,41 @@ func jsonResponse(status int, v any) response {
 
 // handle computes the normal answer to a request; it changes state for the
 // operations that do. The checks run in this order: credentials, account id
-// in the path, account limit, path, method, request body, MPC, member.
+// in the path, SetForbidden, account limit, path, method, request body, MPC,
+// member.
 func (s *Server) handle(r *http.Request, rt route, body []byte, readErr error, tooLarge bool) response {
 	user, pass, ok := r.BasicAuth()
 	if !ok {
-		return errorResponse(http.StatusUnauthorized, ErrTextNoCredentials)
+		return s.authError(ErrTextNoCredentials)
 	}
 	if subtle.ConstantTimeCompare([]byte(user), []byte(s.AuthID)) != 1 ||
 		subtle.ConstantTimeCompare([]byte(pass), []byte(s.AuthToken)) != 1 {
-		return errorResponse(http.StatusUnauthorized, ErrTextBadCredentials)
+		return s.authError(ErrTextBadCredentials)
 	}
 	if rt.authID != "" && rt.authID != s.AuthID {
-		return errorResponse(http.StatusUnauthorized, ErrTextWrongAccount)
+		return s.authError(ErrTextWrongAccount)
 	}
 
 	// Stateless parsing happens before taking the lock; its errors are
 	// reported after the account limit and path checks.
 	var upd update
-	var updErr *apiError
+	var bodyErr *apiError
 	var query url.Values
 	var queryErr error
 	switch rt.op {
 	case OpUpdateParticipant:
-		upd, updErr = parseUpdate(r.Header.Get("Content-Type"), body, readErr, tooLarge, rt.member)
+		upd, bodyErr = parseUpdate(r.Header.Get("Content-Type"), body, readErr, tooLarge, rt.member)
 	case OpListParticipants, OpListMPCs:
 		query, queryErr = url.ParseQuery(r.URL.RawQuery)
+	case OpActivateMPC:
+		bodyErr = parseActivate(r.Header.Get("Content-Type"), body, readErr, tooLarge)
 	}
 
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if s.odd.forbidden != "" {
+		return errorResponse(http.StatusForbidden, s.odd.forbidden)
+	}
 	if resp, limited := s.takeBudgetLocked(); limited {
 		return resp
 	}
@@ -108,14 +111,17 @@ func (s *Server) handle(r *http.Request, rt route, body []byte, readErr error, t
 	case OpListMPCs:
 		return s.listMPCsLocked(query)
 	case OpUpdateParticipant:
-		if updErr != nil {
-			return updErr.response()
+		if bodyErr != nil {
+			return bodyErr.response()
 		}
 		return s.updateLocked(rt, upd)
 	case OpAddParticipant:
 		return errorResponse(http.StatusNotImplemented, "plivotest: Add Participant over HTTP is not simulated; use Server.AddParticipant")
 	}
 
+	if bodyErr != nil { // Activate MPC
+		return bodyErr.response()
+	}
 	m, aerr := s.resolveLocked(rt.mpcSeg)
 	if aerr != nil {
 		return aerr.response()
@@ -128,9 +134,13 @@ func (s *Server) handle(r *http.Request, rt route, body []byte, readErr error, t
 		}{newUUID(), s.mpcObject(m, rt.mpcSeg)})
 	case OpActivateMPC:
 		// Plivo: "Returns 404 Not Found if the MPC is not found for the
-		// given name or UUID in the initiated state". Simulated MPCs start
-		// active, so none is ever in that state.
-		return errorResponse(http.StatusNotFound, fmt.Sprintf("MPC %q is not in the initialized state", m.name))
+		// given name or UUID in the initiated state. Else, returns 204
+		// without content."
+		if !m.initialized || m.ended {
+			return errorResponse(http.StatusNotFound, fmt.Sprintf("MPC %q is not in the initialized state", m.name))
+		}
+		m.start(s.now())
+		return response{status: http.StatusNoContent, applied: true}
 	case OpEndMPC:
 		if m.ended {
 			return errorResponse(http.StatusNotFound, fmt.Sprintf("MPC %q has already ended", m.name))
@@ -224,83 +234,6 @@ func memberNotFound(id string, m *mpc) string {
 
 func memberLeft(id string, m *mpc) string {
 	return fmt.Sprintf("member %q has left MPC %q", id, m.name)
-}
-
-// update is a parsed Update Participant request.
-type update struct {
-	mute, hold, coachMode *bool
-	all                   bool
-	ids                   []string
-}
-
-// parseUpdate validates an Update Participant request body and member
-// segment without looking at state.
-func parseUpdate(contentType string, body []byte, readErr error, tooLarge bool, memberSeg string) (update, *apiError) {
-	var u update
-	bad := func(format string, args ...any) (update, *apiError) {
-		return update{}, &apiError{http.StatusBadRequest, fmt.Sprintf(format, args...)}
-	}
-	mediaType, _, err := mime.ParseMediaType(contentType)
-	if err != nil || mediaType != "application/json" {
-		return bad("%s (got %q)", ErrTextContentType, contentType)
-	}
-	switch {
-	case readErr != nil:
-		return bad("reading the request body: %v", readErr)
-	case tooLarge:
-		return bad("request body is larger than %d bytes", maxBodyBytes)
-	}
-	trimmed := bytes.TrimSpace(body)
-	if len(trimmed) == 0 || trimmed[0] != '{' {
-		return bad("request body must be a JSON object")
-	}
-	var raw map[string]json.RawMessage
-	if err := json.Unmarshal(trimmed, &raw); err != nil {
-		return bad("request body is not valid JSON: %v", err)
-	}
-	for _, key := range []string{"callback_url", "callback_method"} {
-		if _, ok := raw[key]; ok {
-			return bad("plivotest: %s (the asynchronous API) is not simulated", key)
-		}
-	}
-	fields := []struct {
-		key string
-		dst **bool
-	}{{"mute", &u.mute}, {"hold", &u.hold}, {"coach_mode", &u.coachMode}, {"disable_state_change_sound", nil}}
-	for _, f := range fields {
-		v, ok := raw[f.key]
-		if !ok {
-			continue
-		}
-		var b bool
-		switch string(bytes.TrimSpace(v)) {
-		case "true":
-			b = true
-		case "false":
-			b = false
-		default:
-			return bad("%s must be a boolean (true or false), got %s", f.key, v)
-		}
-		if f.dst != nil {
-			*f.dst = &b
-		}
-	}
-	if u.mute == nil && u.hold == nil && u.coachMode == nil {
-		return bad("%s", ErrTextNoField)
-	}
-	seg, err := url.PathUnescape(memberSeg)
-	if err != nil {
-		return bad("member_id in the path is not valid percent-encoding")
-	}
-	if strings.EqualFold(seg, "all") {
-		u.all = true
-	} else {
-		u.ids = strings.Split(seg, ",")
-	}
-	if u.coachMode != nil && (u.all || len(u.ids) > 1) {
-		return bad("%s", ErrTextCoachModeAll)
-	}
-	return u, nil
 }
 
 // targetsLocked resolves the members an update or kick addresses: every
@@ -400,63 +333,6 @@ func (s *Server) kickLocked(m *mpc, memberSeg string) response {
 	return response{status: http.StatusNoContent, applied: true}
 }
 
-// page is the "meta" object of Plivo list responses.
-type page struct {
-	Count    int     `json:"count"`
-	Limit    int     `json:"limit"`
-	Next     *string `json:"next"`
-	Offset   int     `json:"offset"`
-	Previous *string `json:"previous"`
-}
-
-// parsePage reads limit (1–20, default 20) and offset (>= 0, default 0).
-func parsePage(q url.Values) (limit, offset int, aerr *apiError) {
-	limit, offset = defaultLimit, 0
-	if v := q.Get("limit"); q.Has("limit") {
-		n, err := strconv.Atoi(v)
-		if err != nil || n < 1 || n > maxLimit {
-			return 0, 0, &apiError{http.StatusBadRequest, fmt.Sprintf("limit must be an integer from 1 to %d, got %q", maxLimit, v)}
-		}
-		limit = n
-	}
-	if v := q.Get("offset"); q.Has("offset") {
-		n, err := strconv.Atoi(v)
-		if err != nil || n < 0 {
-			return 0, 0, &apiError{http.StatusBadRequest, fmt.Sprintf("offset must be a non-negative integer, got %q", v)}
-		}
-		offset = n
-	}
-	return limit, offset, nil
-}
-
-// pageMeta builds meta for a list of count items; links are relative URLs
-// like Plivo's ("/v1/Account/…/?limit=20&offset=20"), carrying extra (an
-// encoded filter query, "" for none).
-func pageMeta(base string, count, limit, offset int, extra string) page {
-	link := func(off int) *string {
-		l := base + "?limit=" + strconv.Itoa(limit) + "&offset=" + strconv.Itoa(off)
-		if extra != "" {
-			l += "&" + extra
-		}
-		return &l
-	}
-	p := page{Count: count, Limit: limit, Offset: offset}
-	if offset+limit < count {
-		p.Next = link(offset + limit)
-	}
-	if offset > 0 {
-		p.Previous = link(max(offset-limit, 0))
-	}
-	return p
-}
-
-func window[T any](items []T, limit, offset int) []T {
-	if offset >= len(items) {
-		return []T{}
-	}
-	return items[offset:min(offset+limit, len(items))]
-}
-
 // listParticipantsLocked answers List Participants: one entry per join,
 // newest first (as in Plivo's documentation example), exited entries
 // included, optionally filtered by call_uuid.
@@ -488,157 +364,3 @@ func (s *Server) listParticipantsLocked(m *mpc, seg string, q url.Values) respon
 		Objects []participantJSON `json:"objects"`
 	}{newUUID(), pageMeta(base, len(matched), limit, offset, extra), objects})
 }
-
-// listMPCsLocked answers List MPCs, newest first, with the friendly_name
-// and status filters; the time-window filters are not simulated (ignored).
-func (s *Server) listMPCsLocked(q url.Values) response {
-	limit, offset, aerr := parsePage(q)
-	if aerr != nil {
-		return aerr.response()
-	}
-	status := strings.ToLower(q.Get("status"))
-	switch status {
-	case "", "initialized", "active", "ended":
-	default:
-		return errorResponse(http.StatusBadRequest, fmt.Sprintf("status must be one of initialized, active or ended, got %q", q.Get("status")))
-	}
-	name := q.Get("friendly_name")
-	var matched []*mpc
-	for i := len(s.mpcs) - 1; i >= 0; i-- {
-		m := s.mpcs[i]
-		if name != "" && m.name != name {
-			continue
-		}
-		if status != "" && status != strings.ToLower(mpcStatus(m)) {
-			continue
-		}
-		matched = append(matched, m)
-	}
-	objects := make([]mpcJSON, 0, limit)
-	for _, m := range window(matched, limit, offset) {
-		objects = append(objects, s.mpcObject(m, "uuid_"+m.uuid))
-	}
-	var filters []string
-	if name != "" {
-		filters = append(filters, "friendly_name="+url.QueryEscape(name))
-	}
-	if status != "" {
-		filters = append(filters, "status="+status)
-	}
-	base := accountPrefix + s.AuthID + "/MultiPartyCall/"
-	return jsonResponse(http.StatusOK, struct {
-		APIID   string    `json:"api_id"`
-		Meta    page      `json:"meta"`
-		Objects []mpcJSON `json:"objects"`
-	}{newUUID(), pageMeta(base, len(matched), limit, offset, strings.Join(filters, "&")), objects})
-}
-
-// participantJSON is Plivo's participant object, keys as in the official
-// fixtures.
-type participantJSON struct {
-	BilledAmount    *string `json:"billed_amount"`
-	BilledDuration  *int    `json:"billed_duration"`
-	CallUUID        string  `json:"call_uuid"`
-	CoachMode       *bool   `json:"coach_mode"`
-	Duration        *int    `json:"duration"`
-	EndMPCOnExit    bool    `json:"end_mpc_on_exit"`
-	ExitCause       *string `json:"exit_cause"`
-	ExitTime        *string `json:"exit_time"`
-	Hold            *bool   `json:"hold"`
-	JoinTime        string  `json:"join_time"`
-	MemberAddress   string  `json:"member_address"`
-	MemberID        string  `json:"member_id"`
-	MPCUUID         string  `json:"mpc_uuid"`
-	Mute            *bool   `json:"mute"`
-	ResourceURI     string  `json:"resource_uri"`
-	Role            string  `json:"role"`
-	StartMPCOnEnter bool    `json:"start_mpc_on_enter"`
-}
-
-// participantObject renders p; resource_uri echoes the {mpc} segment the
-// request used, as Plivo's responses do.
-func (s *Server) participantObject(m *mpc, p *participant, seg string) participantJSON {
-	o := participantJSON{
-		CallUUID:        p.callUUID,
-		JoinTime:        formatTime(p.joined),
-		MemberAddress:   "sip:plivotest" + p.memberID + "@phone.plivo.com",
-		MemberID:        p.memberID,
-		MPCUUID:         m.uuid,
-		ResourceURI:     accountPrefix + s.AuthID + "/MultiPartyCall/" + seg + "/Participant/" + p.memberID + "/",
-		Role:            p.role,
-		StartMPCOnEnter: true,
-	}
-	if p.exited {
-		o.BilledAmount, o.BilledDuration, o.Duration = billing(p.joined, p.exitTime)
-		o.ExitCause = ptr(p.exitCause)
-		o.ExitTime = ptr(formatTime(p.exitTime))
-	} else {
-		o.Mute, o.Hold, o.CoachMode = ptr(p.mute), ptr(p.hold), ptr(p.coachMode)
-	}
-	return o
-}
-
-// mpcJSON is Plivo's MPC object, keys as in the official fixtures.
-type mpcJSON struct {
-	BilledAmount         *string `json:"billed_amount"`
-	BilledDuration       *int    `json:"billed_duration"`
-	CreationTime         string  `json:"creation_time"`
-	Duration             *int    `json:"duration"`
-	EndTime              *string `json:"end_time"`
-	FriendlyName         string  `json:"friendly_name"`
-	MPCUUID              string  `json:"mpc_uuid"`
-	Participants         string  `json:"participants"`
-	Recording            *string `json:"recording"`
-	ResourceURI          string  `json:"resource_uri"`
-	StartTime            *string `json:"start_time"`
-	Status               string  `json:"status"`
-	StayAlone            bool    `json:"stay_alone"`
-	SubAccount           *string `json:"sub_account"`
-	TerminationCause     *string `json:"termination_cause"`
-	TerminationCauseCode *int    `json:"termination_cause_code"`
-}
-
-func mpcStatus(m *mpc) string {
-	if m.ended {
-		return "Ended"
-	}
-	return "Active"
-}
-
-// mpcObject renders m; resource_uri and participants echo the {mpc}
-// segment the request used. Live MPCs are "not-recording"; ended ones
-// report recording null, as in the fixtures.
-func (s *Server) mpcObject(m *mpc, seg string) mpcJSON {
-	uri := accountPrefix + s.AuthID + "/MultiPartyCall/" + seg + "/"
-	o := mpcJSON{
-		CreationTime: formatTime(m.created),
-		FriendlyName: m.name,
-		MPCUUID:      m.uuid,
-		Participants: uri + "Participant/",
-		ResourceURI:  uri,
-		StartTime:    ptr(formatTime(m.created)),
-		Status:       mpcStatus(m),
-	}
-	if m.ended {
-		o.BilledAmount, o.BilledDuration, o.Duration = billing(m.created, m.endTime)
-		o.EndTime = ptr(formatTime(m.endTime))
-		o.TerminationCause = ptr(m.cause)
-		o.TerminationCauseCode = ptr(m.code)
-	} else {
-		o.Recording = ptr("not-recording")
-	}
-	return o
-}
-
-// billing returns billed_amount, billed_duration and duration for a leg
-// from start to end: whole minutes (at least one) at 0.005 per minute.
-func billing(start, end time.Time) (*string, *int, *int) {
-	secs := max(int(end.Sub(start)/time.Second), 0)
-	minutes := max((secs+59)/60, 1)
-	amount := fmt.Sprintf("%.5f", float64(minutes)*0.005)
-	return &amount, ptr(minutes * 60), &secs
-}
-
-func formatTime(t time.Time) string { return t.UTC().Format(timeLayout) }
-
-func ptr[T any](v T) *T { return &v }

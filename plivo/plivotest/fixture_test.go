@@ -11,6 +11,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/mpcbot/mpcbot/plivo/plivotest"
 )
@@ -30,6 +31,7 @@ const (
 	opListParticipants
 	opGetParticipant
 	opGetMPC
+	opListMPCs
 )
 
 var fixtures = []struct {
@@ -56,12 +58,17 @@ var fixtures = []struct {
 	{"ruby/multiPartyCallsGetResponse.json", opGetMPC},
 	{"php/multiPartyCallsGetResponse.json", opGetMPC},
 	{"java/mpcGet.json", opGetMPC},
+	{"go/mPCListResponse.json", opListMPCs},
+	{"dotnet/mpcListResponse.json", opListMPCs},
+	{"ruby/multiPartyCallsListMpcResponse.json", opListMPCs},
+	{"php/multiPartyCallsListResponse.json", opListMPCs},
+	{"java/mpcList.json", opListMPCs},
 }
 
-// TestFixtureListComplete fails when an official fixture for one of the four
+// TestFixtureListComplete fails when an official fixture for one of the five
 // operations exists in the repository but is missing from the table above.
 func TestFixtureListComplete(t *testing.T) {
-	relevant := regexp.MustCompile(`(?i)(update.*participant|participant.*update|list.*participants|participants.*list|get.*participant|participant.*get|^(mpc|multipartycalls)get(response)?\.json$)`)
+	relevant := regexp.MustCompile(`(?i)(update.*participant|participant.*update|list.*participants|participants.*list|get.*participant|participant.*get|^(mpc|multipartycalls)get(response)?\.json$|^(mpc|multipartycalls)list(mpc)?(response)?\.json$)`)
 	for _, sdk := range []string{"go", "dotnet", "ruby", "php", "java"} {
 		entries, err := os.ReadDir(filepath.Join(fixtureDir, sdk))
 		if err != nil {
@@ -101,7 +108,7 @@ var (
 	participantURIRE  = regexp.MustCompile(`^/v1/Account/MA[A-Z0-9]{18}/MultiPartyCall/` + mpcSegment + `/Participant/\d+/$`)
 	mpcURIRE          = regexp.MustCompile(`^/v1/Account/MA[A-Z0-9]{18}/MultiPartyCall/` + mpcSegment + `/$`)
 	participantsURIRE = regexp.MustCompile(`^/v1/Account/MA[A-Z0-9]{18}/MultiPartyCall/` + mpcSegment + `/Participant/$`)
-	pageLinkRE        = regexp.MustCompile(`^/v1/Account/MA[A-Z0-9]{18}/MultiPartyCall/` + mpcSegment + `/Participant/\?limit=\d+&offset=\d+`)
+	pageLinkRE        = regexp.MustCompile(`^/v1/Account/MA[A-Z0-9]{18}/MultiPartyCall/(` + mpcSegment + `/Participant/)?\?limit=\d+&offset=\d+`)
 	// resultRE is the documented template of Update Participant results;
 	// group 1 is the MPC name, group 2 the field phrase, group 3 the
 	// spelling (docs "succeeded", QA fixture "succeded").
@@ -121,6 +128,15 @@ func oneOf(values ...string) func(any) error {
 	return func(v any) error {
 		if !slices.Contains(values, v.(string)) {
 			return fmt.Errorf("%q is not one of %q", v, values)
+		}
+		return nil
+	}
+}
+
+func oneOfFold(values ...string) func(any) error {
+	return func(v any) error {
+		if !slices.ContainsFunc(values, func(s string) bool { return strings.EqualFold(s, v.(string)) }) {
+			return fmt.Errorf("%q is not one of %q (any case)", v, values)
 		}
 		return nil
 	}
@@ -184,7 +200,7 @@ var mpcRules = map[string]rule{
 	"recording":              {kind: "string", nullable: true, check: oneOf("recording", "not-recording", "paused")},
 	"resource_uri":           {kind: "string", check: matches(mpcURIRE)},
 	"start_time":             {kind: "string", nullable: true, check: matches(timestampRE)},
-	"status":                 {kind: "string", check: oneOf("Initialized", "Active", "Ended")},
+	"status":                 {kind: "string", check: oneOfFold("Initialized", "Active", "Ended")}, // go's list fixture says "ended"
 	"stay_alone":             {kind: "bool"},
 	"sub_account":            {kind: "string", nullable: true},
 	"termination_cause":      {kind: "string", nullable: true, check: nonEmpty},
@@ -310,7 +326,7 @@ func checkMPCConsistency(t *testing.T, where string, m map[string]any) {
 	if strings.Contains(uri, "/uuid_") && !strings.Contains(uri, fmt.Sprintf("/uuid_%v/", m["mpc_uuid"])) {
 		t.Errorf("%s: resource_uri %q does not carry mpc_uuid %v", where, uri, m["mpc_uuid"])
 	}
-	ended := m["status"] == "Ended"
+	ended := strings.EqualFold(fmt.Sprint(m["status"]), "Ended")
 	for _, k := range []string{"end_time", "termination_cause", "termination_cause_code", "duration"} {
 		if (m[k] != nil) != ended {
 			t.Errorf("%s: %s = %v with status %v", where, k, m[k], m["status"])
@@ -378,6 +394,8 @@ func TestFixtureConformance(t *testing.T) {
 			s := plivotest.NewServer()
 			defer s.Close()
 			switch fx.op {
+			case opListMPCs:
+				checkListMPCsFixture(t, fix)
 			case opUpdate:
 				checkUpdateFixture(t, s, fix)
 			case opGetParticipant:
@@ -534,5 +552,122 @@ func checkGetMPCFixture(t *testing.T, s *plivotest.Server, fix map[string]any) {
 	}
 	if r.obj["resource_uri"] != "/v1/Account/"+s.AuthID+"/MultiPartyCall/"+seg+"/" {
 		t.Errorf("resource_uri %v does not echo %s", r.obj["resource_uri"], seg)
+	}
+}
+
+// normaliseMeta renames the Java SDK's meta.total_count to count (an
+// artefact of its generic Meta class, plivo-api.md §2.2; the docs and the
+// other fixtures say count, which the simulator follows).
+func normaliseMeta(t *testing.T, meta map[string]any) {
+	t.Helper()
+	if tc, ok := meta["total_count"]; ok {
+		if _, dup := meta["count"]; dup {
+			t.Fatal("fixture meta has both count and total_count")
+		}
+		meta["count"] = tc
+		delete(meta, "total_count")
+	}
+}
+
+// fixtureTime parses a fixture timestamp; null is the zero time.
+func fixtureTime(t *testing.T, v any) time.Time {
+	t.Helper()
+	s, ok := v.(string)
+	if !ok {
+		return time.Time{}
+	}
+	tm, err := time.Parse("2006-01-02 15:04:05-07:00", s)
+	if err != nil {
+		t.Fatalf("fixture time %q: %v", s, err)
+	}
+	return tm
+}
+
+// checkListMPCsFixture rebuilds the account a List MPC fixture was
+// captured from — its MPCs, its account id, meta.count MPCs in all (older
+// ended ones fill up the pages the fixture does not show), a clock just
+// after its latest end_time — asks the simulator the same question (no
+// filter: the default 7-day window) and compares the answer with the
+// fixture field by field, meta exactly.
+func checkListMPCsFixture(t *testing.T, fix map[string]any) {
+	objects, _ := fix["objects"].([]any)
+	if len(objects) == 0 {
+		t.Fatal("fixture has no objects")
+	}
+	fixMeta, _ := fix["meta"].(map[string]any)
+	normaliseMeta(t, fixMeta)
+	account := regexp.MustCompile(`^/v1/Account/([^/]+)/`).FindStringSubmatch(objects[0].(map[string]any)["resource_uri"].(string))
+	if account == nil {
+		t.Fatal("no account id in the fixture's resource_uri")
+	}
+	var latest, earliest time.Time
+	for _, o := range objects {
+		end := fixtureTime(t, o.(map[string]any)["end_time"])
+		if latest.IsZero() || end.After(latest) {
+			latest = end
+		}
+		if earliest.IsZero() || end.Before(earliest) {
+			earliest = end
+		}
+	}
+	now := latest.Add(time.Minute)
+	s := plivotest.NewServer(plivotest.WithCredentials(account[1], "fixture-token"), plivotest.WithClock(func() time.Time { return now }))
+	defer s.Close()
+	count := int(fixMeta["count"].(float64))
+	for i := range count - len(objects) {
+		spec := plivotest.MPCSpec{Name: fmt.Sprintf("older %d", i), Status: "ended", Ended: earliest.Add(-time.Duration(i+1) * time.Second)}
+		spec.Created = spec.Ended.Add(-time.Minute)
+		if _, err := s.CreateMPC(spec); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for i := len(objects) - 1; i >= 0; i-- {
+		o := objects[i].(map[string]any)
+		code, _ := o["termination_cause_code"].(float64)
+		cause, _ := o["termination_cause"].(string)
+		spec := plivotest.MPCSpec{
+			Name: o["friendly_name"].(string), UUID: o["mpc_uuid"].(string), Status: o["status"].(string),
+			Created: fixtureTime(t, o["creation_time"]), NoCreationTime: o["creation_time"] == nil,
+			Started: fixtureTime(t, o["start_time"]), NotStarted: o["start_time"] == nil,
+			Ended: fixtureTime(t, o["end_time"]), TerminationCause: cause, TerminationCauseCode: int(code),
+			StayAlone: o["stay_alone"] == true,
+		}
+		if _, err := s.CreateMPC(spec); err != nil {
+			t.Fatal(err)
+		}
+	}
+	r := do(t, s, call{method: "GET", path: ""})
+	if r.status != 200 || r.obj == nil {
+		t.Fatalf("simulator: %d %s", r.status, r.raw)
+	}
+	if got, want := strings.Join(keys(r.obj), ","), strings.Join(keys(fix), ","); got != want {
+		t.Errorf("top-level keys = %s, fixture has %s", got, want)
+	}
+	simMeta, _ := r.obj["meta"].(map[string]any)
+	compareObject(t, "meta", fixMeta, simMeta, metaRules, nil)
+	for _, k := range []string{"count", "limit", "offset", "next", "previous"} {
+		if simMeta[k] != fixMeta[k] {
+			t.Errorf("meta.%s = %v, fixture %v", k, simMeta[k], fixMeta[k])
+		}
+	}
+	simObjects, _ := r.obj["objects"].([]any)
+	if len(simObjects) != len(objects) {
+		t.Fatalf("objects = %d, fixture %d", len(simObjects), len(objects))
+	}
+	for i := range objects {
+		f, sim := objects[i].(map[string]any), simObjects[i].(map[string]any)
+		where := fmt.Sprintf("objects[%d] (%v)", i, f["friendly_name"])
+		compareObject(t, where, f, sim, mpcRules, nil)
+		checkMPCConsistency(t, "fixture "+where, f)
+		checkMPCConsistency(t, "simulator "+where, sim)
+		for _, k := range []string{"friendly_name", "mpc_uuid", "creation_time", "start_time", "end_time", "termination_cause",
+			"termination_cause_code", "stay_alone", "recording", "sub_account", "resource_uri", "participants"} {
+			if sim[k] != f[k] {
+				t.Errorf("%s: %s = %v, fixture %v", where, k, sim[k], f[k])
+			}
+		}
+		if !strings.EqualFold(sim["status"].(string), f["status"].(string)) {
+			t.Errorf("%s: status = %v, fixture %v", where, sim["status"], f["status"])
+		}
 	}
 }

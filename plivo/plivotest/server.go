@@ -41,16 +41,17 @@ type Server struct {
 	http *http.Server
 	done chan struct{} // closed by Close: ends every delay
 
-	mu         sync.Mutex
-	idle       *sync.Cond // signalled when inflight drops to zero
-	inflight   int
-	closed     bool
-	now        func() time.Time
-	mpcs       []*mpc // in creation order
-	byUUID     map[string]*mpc
-	liveByName map[string]*mpc
-	nextMember int
-	sample     bool
+	mu          sync.Mutex
+	idle        *sync.Cond // signalled when inflight drops to zero
+	inflight    int
+	closed      bool
+	now         func() time.Time
+	mpcs        []*mpc // in creation order
+	byUUID      map[string]*mpc
+	liveByName  map[string]*mpc
+	nextMember  int
+	sample      bool
+	sampleCalls bool
 
 	limit          int
 	window         time.Duration
@@ -62,6 +63,8 @@ type Server struct {
 	delay        time.Duration
 	updateStatus int
 	spelling     string
+
+	odd oddities
 
 	log      []Request
 	logLimit int
@@ -155,6 +158,9 @@ func Start(opts ...Option) (*Server, error) {
 		s.AddParticipant(SampleMPCName, RoleCustomer)
 		s.AddParticipant(SampleMPCName, RoleAgent)
 		s.AddParticipant(SampleMPCName, RoleSupervisor)
+	}
+	if s.sampleCalls {
+		s.addSampleCalls()
 	}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -429,6 +435,7 @@ func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
 	answer := func(resp response) {
 		entry.Status = resp.status
 		s.mu.Lock()
+		resp = s.oddLocked(resp, r)
 		s.appendLogLocked(entry)
 		s.mu.Unlock()
 		writeResponse(w, resp)

@@ -33,31 +33,46 @@ const firstMemberID = 101
 // timeLayout is Plivo's timestamp format, always in UTC.
 const timeLayout = "2006-01-02 15:04:05+00:00"
 
-// mpc is one multiparty call.
+// mpc is one multiparty call: initialized (waiting for a participant with
+// start_mpc_on_enter, or for Activate MPC), active, or ended.
 type mpc struct {
-	name     string
-	uuid     string
-	created  time.Time
-	ended    bool
-	endTime  time.Time
-	cause    string                  // termination_cause once ended
-	code     int                     // termination_cause_code once ended
-	members  []*participant          // one entry per join, in join order
-	byMember map[string]*participant // latest entry per member id
+	name        string
+	uuid        string
+	created     time.Time
+	noCreated   bool // creation_time null
+	initialized bool // not started yet
+	started     time.Time
+	noStart     bool // start_time null (initialized, or ended without starting)
+	stayAlone   bool
+	ended       bool
+	endTime     time.Time
+	cause       string                  // termination_cause once ended
+	code        int                     // termination_cause_code once ended
+	members     []*participant          // one entry per join, in join order
+	byMember    map[string]*participant // latest entry per member id
+}
+
+// start makes an initialized MPC active at now.
+func (m *mpc) start(now time.Time) {
+	if m.initialized {
+		m.initialized = false
+		m.started, m.noStart = now, false
+	}
 }
 
 // participant is one join of one call leg to an MPC.
 type participant struct {
-	memberID  string
-	role      string
-	callUUID  string
-	joined    time.Time
-	exited    bool
-	exitTime  time.Time
-	exitCause string
-	mute      bool
-	hold      bool
-	coachMode bool
+	memberID     string
+	role         string
+	callUUID     string
+	joined       time.Time
+	startOnEnter bool
+	exited       bool
+	exitTime     time.Time
+	exitCause    string
+	mute         bool
+	hold         bool
+	coachMode    bool
 }
 
 func (p *participant) exit(now time.Time, cause string) {
@@ -119,16 +134,19 @@ func (s *Server) addMPCLocked(name string) *mpc {
 	if m, ok := s.liveByName[name]; ok {
 		return m
 	}
-	m := &mpc{
-		name:     name,
-		uuid:     newUUID(),
-		created:  s.now(),
-		byMember: make(map[string]*participant),
-	}
+	now := s.now()
+	m := &mpc{name: name, uuid: newUUID(), created: now, started: now, byMember: make(map[string]*participant)}
+	s.insertLocked(m)
+	return m
+}
+
+// insertLocked adds a new MPC to the server's indexes.
+func (s *Server) insertLocked(m *mpc) {
 	s.mpcs = append(s.mpcs, m)
 	s.byUUID[m.uuid] = m
-	s.liveByName[name] = m
-	return m
+	if !m.ended {
+		s.liveByName[m.name] = m
+	}
 }
 
 // MPC returns the MPC with the given friendly name: the live one if there is
@@ -162,11 +180,27 @@ func (s *Server) findByNameLocked(name string) *mpc {
 // the MPC if no live one has that name (as Plivo's Add Participant does),
 // and returns the new member id: a digit string unique on this server
 // (101, 102, …). The participant starts with mute and hold false and
-// coach_mode true for supervisors (Plivo's default), false for others.
+// coach_mode true for supervisors (Plivo's default), false for others, and
+// start_mpc_on_enter true: an initialized MPC becomes active.
 // For an unknown role or an empty MPC name it adds nothing and returns "".
 // Plivo's max_participants (10 live) is not enforced here, so tests can
 // build any shape.
 func (s *Server) AddParticipant(mpcName, role string) string {
+	return s.addParticipant(mpcName, role, "", true)
+}
+
+// AddWaitingParticipant is AddParticipant with start_mpc_on_enter false:
+// when no live MPC has the name, the MPC is created in the initialized
+// state (status "Initialized", start_time null) and stays so until a
+// participant with start_mpc_on_enter joins (AddParticipant) or it is
+// activated (ActivateMPC, or Activate MPC over HTTP).
+func (s *Server) AddWaitingParticipant(mpcName, role string) string {
+	return s.addParticipant(mpcName, role, "", false)
+}
+
+// addParticipant adds a participant with the given member id ("" for the
+// next number); it returns "" when nothing was added.
+func (s *Server) addParticipant(mpcName, role, memberID string, startOnEnter bool) string {
 	role = strings.ToLower(role)
 	switch role {
 	case RoleAgent, RoleSupervisor, RoleCustomer:
@@ -178,15 +212,31 @@ func (s *Server) AddParticipant(mpcName, role string) string {
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	m := s.addMPCLocked(mpcName)
-	p := &participant{
-		memberID:  strconv.Itoa(s.nextMember),
-		role:      role,
-		callUUID:  newUUID(),
-		joined:    s.now(),
-		coachMode: role == RoleSupervisor,
+	now := s.now()
+	m, live := s.liveByName[mpcName]
+	if !live {
+		m = s.addMPCLocked(mpcName)
+		if !startOnEnter {
+			m.initialized, m.started, m.noStart = true, time.Time{}, true
+		}
 	}
-	s.nextMember++
+	if memberID == "" {
+		memberID = strconv.Itoa(s.nextMember)
+		s.nextMember++
+	} else if _, taken := m.byMember[memberID]; taken {
+		return ""
+	}
+	if startOnEnter {
+		m.start(now)
+	}
+	p := &participant{
+		memberID:     memberID,
+		role:         role,
+		callUUID:     newUUID(),
+		joined:       now,
+		startOnEnter: startOnEnter,
+		coachMode:    role == RoleSupervisor,
+	}
 	m.members = append(m.members, p)
 	m.byMember[p.memberID] = p
 	return p.memberID
