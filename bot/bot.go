@@ -71,10 +71,6 @@ type Config struct {
 	Claims Claims
 	// TimedDefault is the timed hold offered on roster rows (default 2m).
 	TimedDefault time.Duration
-	// AbandonTimersOnStop tells the thread of every pending timer, when
-	// the bot stops, that it will not run: set it when timers live in this
-	// process (no Redis).
-	AbandonTimersOnStop bool
 	// ResponseURLAllowed reports whether a response_url may be posted to
 	// (default: Slack's hosts only, see SlackResponseURL). Tests point it
 	// at the fake Slack.
@@ -356,12 +352,10 @@ wait:
 		stopWork()
 		<-done
 	}
-	if b.cfg.AbandonTimersOnStop {
-		// Timers kept in this process end with it: each one's thread says
-		// what to run by hand.
-		if n := b.svc.AbandonTimers(b.replyBase, "mpcbot stopped"); n > 0 {
-			b.log.Warn("pending timers not run: mpcbot stopped (their threads say what to run)", "timers", n)
-		}
+	// Timers kept in this process end with it: each one's thread says what
+	// to run by hand. (Timers on Redis are run by another replica.)
+	if n := b.svc.AbandonTimers(b.replyBase, "mpcbot stopped"); n > 0 {
+		b.log.Warn("pending timers not run: mpcbot stopped (their threads say what to run)", "timers", n)
 	}
 	b.audit.close()
 	select {

@@ -383,7 +383,7 @@ func pageRange(page, per, n int) (lo, hi int) {
 // the timed hold, and coach/uncoach on supervisor rows for supervisors. A
 // member id that is not a valid member id (a misbehaving Plivo) gets none.
 func memberButtons(mpc plivo.MPC, p plivo.Participant, v rosterView, row int, issued time.Time, changeAction string) []slack.BlockElement {
-	member, err := plivo.ParseMember(p.MemberID)
+	member, err := p.Member()
 	if err != nil || member.IsAll() {
 		return nil
 	}

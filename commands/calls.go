@@ -18,14 +18,10 @@ type LiveCall struct {
 
 // CallList is the account's live calls at Fetched.
 type CallList struct {
-	Calls   []LiveCall `json:"calls"`
-	Fetched time.Time  `json:"fetched"`
-}
-
-// CallLister lists the live calls of the account (List MPC with status
-// active and initialized, through the rate limiter).
-type CallLister interface {
-	LiveCalls(ctx context.Context) ([]LiveCall, error)
+	Calls []LiveCall `json:"calls"`
+	// Truncated: Plivo had more live calls than mpcbot fetches.
+	Truncated bool      `json:"truncated,omitempty"`
+	Fetched   time.Time `json:"fetched"`
 }
 
 // CallsCacheTTL is how long the live calls are reused: ten supervisors
@@ -48,9 +44,6 @@ type liveCallsFlight struct {
 // first.
 func (s *Service) LiveCalls(ctx context.Context) (CallList, error) {
 	s.init()
-	if s.Calls == nil {
-		return CallList{}, fmt.Errorf("live calls: no call lister configured")
-	}
 	if raw, ok := s.Cache.Get(ctx, callsCacheKey); ok {
 		var l CallList
 		if json.Unmarshal(raw, &l) == nil {
@@ -87,11 +80,18 @@ func (s *Service) LiveCalls(ctx context.Context) (CallList, error) {
 func (s *Service) fetchLiveCalls(ctx context.Context) (CallList, error) {
 	ctx, cancel := context.WithTimeout(ctx, s.timeout())
 	defer cancel()
-	calls, err := s.Calls.LiveCalls(ctx)
+	mpcs, err := s.Plivo.LiveMPCs(ctx)
 	if err != nil {
 		return CallList{}, fmt.Errorf("list live calls: %w", err)
 	}
-	l := CallList{Calls: calls, Fetched: s.now()}
+	l := CallList{Truncated: mpcs.Truncated, Fetched: s.now()}
+	for _, m := range mpcs.MPCs {
+		since := m.Started
+		if since.IsZero() {
+			since = m.Created
+		}
+		l.Calls = append(l.Calls, LiveCall{Name: m.Name, UUID: m.UUID, Status: string(m.Status), Since: since})
+	}
 	if raw, err := json.Marshal(l); err == nil {
 		s.Cache.Set(ctx, callsCacheKey, raw, CallsCacheTTL)
 	}

@@ -58,6 +58,9 @@ func Explain(err error, mpc plivo.MPC) Explanation {
 	case plivo.Unauthorized:
 		return Explanation{Summary: "Plivo refused mpcbot's credentials", Detail: detail,
 			Next: "An admin must check PLIVO_AUTH_ID and PLIVO_AUTH_TOKEN."}
+	case plivo.Forbidden:
+		return Explanation{Summary: "Plivo refused this request for the account", Detail: detail,
+			Next: "Plivo's reason is above (geo permissions, an unverified account…); an admin must fix it in the Plivo console."}
 	case plivo.RateLimited:
 		next := "Try again in a few seconds."
 		if pe.RetryAfter > 0 {

@@ -18,6 +18,7 @@ import (
 type Plivo interface {
 	UpdateParticipant(ctx context.Context, mpc plivo.MPC, member plivo.Member, u plivo.ParticipantUpdate) (plivo.UpdateResult, error)
 	ListParticipants(ctx context.Context, mpc plivo.MPC) ([]plivo.Participant, error)
+	LiveMPCs(ctx context.Context) (plivo.LiveMPCList, error)
 }
 
 // DefaultTimeout bounds one command, Plivo retries and limiter waits
@@ -89,8 +90,6 @@ type Service struct {
 	Timeout time.Duration
 	// Timers keeps the timers of timed changes (default: in this process).
 	Timers TimerStore
-	// Calls lists the account's live calls (for the calls view).
-	Calls CallLister
 	// Cache holds the live calls for a few seconds (default: in this
 	// process; shared by the fleet on Redis).
 	Cache Cache

@@ -283,11 +283,23 @@ func (s *Service) CancelTimer(ctx context.Context, r Requester, id string) Cance
 	return CancelResult{Timer: &t}
 }
 
-// AbandonTimers tells the place of every pending timer that it will not
-// run (why), e.g. when a process that keeps its timers in memory stops.
+// ProcessTimers is implemented by a TimerStore that keeps some timers in
+// this process only: they end with it (all of them without Redis; those
+// set while Redis was unreachable with it).
+type ProcessTimers interface {
+	Local(ctx context.Context) ([]Timer, error)
+}
+
+// AbandonTimers tells the place of every timer that ends with this process
+// that it will not run (why): called when the process stops. Timers kept in
+// Redis are left to the other replicas.
 func (s *Service) AbandonTimers(ctx context.Context, why string) int {
 	s.init()
-	pending, err := s.Timers.Pending(ctx)
+	local, ok := s.Timers.(ProcessTimers)
+	if !ok {
+		return 0
+	}
+	pending, err := local.Local(ctx)
 	if err != nil {
 		s.Logger.Warn("could not list pending timers", "err", err)
 		return 0

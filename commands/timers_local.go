@@ -136,3 +136,7 @@ func SortSuperseded(ss []Superseded) {
 		return cmp.Compare(a.Timer.ID, b.Timer.ID)
 	})
 }
+
+// Local implements ProcessTimers: every pending timer of this store ends
+// with the process.
+func (l *LocalTimers) Local(ctx context.Context) ([]Timer, error) { return l.Pending(ctx) }

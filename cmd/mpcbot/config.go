@@ -5,12 +5,15 @@ import (
 	"fmt"
 	"net/url"
 	"reflect"
+	"slices"
 	"strings"
 	"time"
 
 	"github.com/caarlos0/env/v10"
 
 	"github.com/mpcbot/mpcbot/commands"
+	"github.com/mpcbot/mpcbot/fleet"
+	"github.com/mpcbot/mpcbot/plivo"
 )
 
 // Config is everything mpcbot reads from its environment. The variable
@@ -42,6 +45,8 @@ type Config struct {
 	TimedMax        time.Duration `env:"MPC_TIMED_MAX" envDefault:"1h" hint:"a duration of at least 1s, like 1h"`
 	TimedDefault    time.Duration `env:"MPC_TIMED_DEFAULT" envDefault:"2m" hint:"a duration like 2m, from 1s to MPC_TIMED_MAX"`
 	QueueSize       int           `env:"MPC_QUEUE_SIZE" envDefault:"10000" hint:"a whole number ≥ 1"`
+
+	RedisURL string `env:"REDIS_URL" hint:"redis://[user:password@]host:port[/db] or rediss://… (empty: one process, no shared state)"`
 
 	HTTPAddr      string        `env:"HTTP_ADDR" envDefault:":8080" hint:"host:port like :8080, or empty to disable"`
 	LogLevel      string        `env:"LOG_LEVEL" envDefault:"info" hint:"debug, info, warn or error"`
@@ -139,6 +144,11 @@ func loadConfig(environ map[string]string, needs need) (Config, error) {
 	if cfg.TimedDefault < commands.MinTimed || (cfg.TimedMax >= commands.MinTimed && cfg.TimedDefault > cfg.TimedMax) || cfg.TimedDefault%time.Second != 0 {
 		bad("MPC_TIMED_DEFAULT", fmt.Sprintf("is %s", cfg.TimedDefault))
 	}
+	if cfg.RedisURL != "" {
+		if _, err := fleet.ParseURL(cfg.RedisURL); err != nil {
+			errs = append(errs, err)
+		}
+	}
 	if _, err := parseLevel(cfg.LogLevel); err != nil {
 		bad("LOG_LEVEL", fmt.Sprintf("is %q", cfg.LogLevel))
 	}
@@ -203,5 +213,15 @@ func (c Config) secrets() []string {
 			s = append(s, v)
 		}
 	}
-	return s
+	if c.PlivoAuthToken != "" {
+		s = append(s, plivo.SecretForms(c.PlivoAuthID, c.PlivoAuthToken)...)
+	}
+	for _, v := range fleet.Secrets(c.RedisURL) {
+		if len(v) >= 4 {
+			s = append(s, v)
+		}
+	}
+	// Longest first: a secret that contains another is replaced whole.
+	slices.SortStableFunc(s, func(a, b string) int { return len(b) - len(a) })
+	return slices.Compact(s)
 }

@@ -29,6 +29,7 @@ import (
 	"github.com/mpcbot/mpcbot"
 	"github.com/mpcbot/mpcbot/bot"
 	"github.com/mpcbot/mpcbot/commands"
+	"github.com/mpcbot/mpcbot/fleet"
 	"github.com/mpcbot/mpcbot/plivo"
 )
 
@@ -104,6 +105,9 @@ type Main struct {
 	Bot     *bot.Bot
 	Groups  *commands.GroupCache
 	Policy  *commands.Policy
+	// Fleet is the state shared with the other replicas on Redis; nil
+	// without REDIS_URL (one process, in-process state).
+	Fleet *fleet.Fleet
 
 	httpServer *http.Server
 	listener   net.Listener
@@ -117,14 +121,33 @@ func NewMain(cfg Config, logger *slog.Logger) (*Main, error) {
 			return 1
 		}
 		return 0
+	}, func() float64 {
+		if m.Bot == nil {
+			return 0
+		}
+		return float64(m.Bot.OpenConnections())
 	})
 	var err error
-	m.Plivo, err = plivo.New(plivo.Config{
+	pcfg := plivo.Config{
 		AuthID: cfg.PlivoAuthID, AuthToken: cfg.PlivoAuthToken, BaseURL: cfg.PlivoAPIURL,
 		Rate: rate.Limit(cfg.PlivoRate), Burst: cfg.PlivoBurst, Timeout: cfg.PlivoTimeout,
 		Observer: m.Metrics, Logger: logger, HTTPClient: pooledClient(0),
-	})
+	}
+	if cfg.RedisURL != "" {
+		// PLIVO_RATE and PLIVO_BURST are the fleet's budget: one bucket on
+		// Redis for every replica. Opening never fails on Redis being down:
+		// the fleet starts degraded and recovers by itself.
+		m.Fleet, err = fleet.Open(context.Background(), fleet.Config{URL: cfg.RedisURL,
+			Rate: rate.Limit(cfg.PlivoRate), Burst: cfg.PlivoBurst, Logger: logger})
+		if err != nil {
+			return nil, err
+		}
+		pcfg.Limiter, pcfg.InFlight = m.Fleet.Limiter(), m.Fleet.InFlight()
+		m.Metrics.watchFleet(m.Fleet)
+	}
+	m.Plivo, err = plivo.New(pcfg)
 	if err != nil {
+		m.closeFleet()
 		return nil, fmt.Errorf("PLIVO_* configuration: %w", err)
 	}
 	// The group cache resolves through the bot's Slack client, which needs
@@ -136,23 +159,43 @@ func NewMain(cfg Config, logger *slog.Logger) (*Main, error) {
 		Supervisors: cfg.Supervisors, Agents: cfg.Agents, Channels: cfg.Channels, Groups: m.Groups,
 	})
 	if err != nil {
+		m.closeFleet()
 		return nil, err
 	}
 	svc := &commands.Service{Plivo: m.Plivo, Policy: m.Policy, ConfirmAllAbove: cfg.ConfirmAllAbove, Timeout: cfg.CommandTimeout,
-		Calls: liveCalls{m.Plivo}, Logger: logger}
+		Logger: logger}
+	if m.Fleet != nil {
+		svc.Timers, svc.Cache = m.Fleet.Timers(), m.Fleet.Cache()
+	}
 	m.Bot, err = bot.New(bot.Config{
 		AppToken: cfg.SlackAppToken, BotToken: cfg.SlackBotToken, APIURL: cfg.SlackAPIURL,
 		Service: svc, Grammar: cfg.grammar(), Connections: cfg.SlackConnections, TimedDefault: cfg.TimedDefault,
-		AbandonTimersOnStop: true, AuditChannel: cfg.AuditChannel,
+		Claims: m.claims(), AuditChannel: cfg.AuditChannel,
 		QueueSize: cfg.QueueSize, CommandTimeout: cfg.CommandTimeout, ButtonMaxAge: cfg.ButtonMaxAge,
 		DoubleTapWindow: cfg.DoubleTapWindow, ShutdownGrace: cfg.ShutdownGrace, PingTimeout: cfg.SlackPingTimeout,
 		Logger: logger, Metrics: m.Metrics, HTTPClient: pooledClient(30 * time.Second),
 		ResponseURLAllowed: responseURLRule(cfg.SlackAPIURL),
 	})
 	if err != nil {
+		m.closeFleet()
 		return nil, err
 	}
 	return m, nil
+}
+
+// claims is where envelopes and taps are claimed: the fleet's Redis, or
+// (nil) the bot's own memory.
+func (m *Main) claims() bot.Claims {
+	if m.Fleet == nil {
+		return nil
+	}
+	return m.Fleet.Claims()
+}
+
+func (m *Main) closeFleet() {
+	if m.Fleet != nil {
+		_ = m.Fleet.Close()
+	}
 }
 
 // Open starts the health and metrics server (if HTTP_ADDR is set).
@@ -203,6 +246,16 @@ func (m *Main) handler() http.Handler {
 			return
 		}
 		fmt.Fprintln(w, "ready")
+		fmt.Fprintf(w, "slack: %d of %d Socket Mode connections open\n", m.Bot.OpenConnections(), m.Config.SlackConnections)
+		if m.Fleet != nil {
+			// Redis trouble is not an outage: still ready, and says so.
+			if st := m.Fleet.Status(); st.Healthy {
+				fmt.Fprintf(w, "redis: shared state, %d replicas alive\n", len(m.Fleet.Replicas()))
+			} else {
+				fmt.Fprintf(w, "redis: degraded since %s (%s): Plivo budget split per replica, dedupe and timers per process\n",
+					st.Since.UTC().Format(time.RFC3339), st.Reason)
+			}
+		}
 	})
 	mux.Handle("GET /metrics", promhttp.HandlerFor(m.Metrics.registry, promhttp.HandlerOpts{}))
 	return mux
@@ -222,8 +275,9 @@ func (m *Main) Run(ctx context.Context) error {
 	return m.Bot.Run(ctx)
 }
 
-// Close stops the health server.
+// Close stops the health server and leaves the fleet.
 func (m *Main) Close() error {
+	defer m.closeFleet()
 	if m.httpServer == nil {
 		return nil
 	}

@@ -8,6 +8,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
+	"github.com/mpcbot/mpcbot/fleet"
 	"github.com/mpcbot/mpcbot/plivo"
 )
 
@@ -27,7 +28,7 @@ type metrics struct {
 	commandQueue  prometheus.Gauge
 }
 
-func newMetrics(connected func() float64) *metrics {
+func newMetrics(connected, connections func() float64) *metrics {
 	m := &metrics{
 		registry: prometheus.NewRegistry(),
 		commands: prometheus.NewCounterVec(prometheus.CounterOpts{
@@ -66,8 +67,30 @@ func newMetrics(connected func() float64) *metrics {
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 			Name: "mpcbot_socket_connected", Help: "1 while a Socket Mode connection is open and Slack said hello.",
 		}, connected),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "mpcbot_socket_connections", Help: "Socket Mode connections of this process that are open (Slack said hello).",
+		}, connections),
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
+}
+
+// watchFleet exposes the state shared on Redis: whether it is reachable
+// (0 = degraded: per-replica budget, dedupe and timers per process) and how
+// many replicas were seen alive.
+func (m *metrics) watchFleet(f *fleet.Fleet) {
+	m.registry.MustRegister(
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "mpcbot_redis_healthy", Help: "1 while the shared state on Redis is reachable, 0 while degraded to per-process state.",
+		}, func() float64 {
+			if f.Status().Healthy {
+				return 1
+			}
+			return 0
+		}),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "mpcbot_fleet_replicas", Help: "Replicas seen alive on Redis (the divisor of the Plivo budget while degraded).",
+		}, func() float64 { return float64(len(f.Replicas())) }),
+	)
 }
 
 // Ack implements bot.Metrics.
