@@ -3,6 +3,7 @@ package commands
 import (
 	"fmt"
 	"strings"
+	"time"
 
 	"github.com/mpcbot/mpcbot/plivo"
 )
@@ -47,5 +48,37 @@ func RenderRosterText(ro Roster) string {
 		}
 		fmt.Fprintf(&b, "  %-12s %-10s exited%s\n", p.MemberID, strings.ToLower(p.Role), left)
 	}
+	return b.String()
+}
+
+// RenderCallsText renders the live calls as plain text for a terminal.
+func RenderCallsText(l CallList, now time.Time) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "Live calls (%d):\n", len(l.Calls))
+	if len(l.Calls) == 0 {
+		b.WriteString("  No live calls right now.\n")
+	}
+	for _, c := range l.Calls {
+		short := c.UUID
+		if len(short) > 8 {
+			short = short[:8]
+		}
+		state := "waiting to start"
+		if c.Status == "active" {
+			state = "running"
+			switch d := now.Sub(c.Since); {
+			case c.Since.IsZero():
+			case d < time.Minute:
+				state = "just started"
+			default:
+				state += " " + FormatDuration(d.Truncate(time.Minute))
+			}
+		}
+		fmt.Fprintf(&b, "  %-24s %s  %s\n", c.Name, short, state)
+	}
+	if l.Truncated {
+		b.WriteString("  (more live calls than mpcbot lists; /mpc list <name> shows any of them)\n")
+	}
+	b.WriteString("/mpc list <name> shows who is on a call; /mpc help shows every command.\n")
 	return b.String()
 }

@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"strings"
+	"time"
 
 	"github.com/mpcbot/mpcbot/commands"
 	"github.com/mpcbot/mpcbot/plivo"
@@ -26,7 +27,7 @@ func runDemo(ctx context.Context, env map[string]string, stdin io.Reader, stdout
 		fmt.Fprintf(stderr, "mpcbot demo: configuration:\n%s\n", indent(err.Error()))
 		return exitUsage
 	}
-	sim, err := plivotest.Start(plivotest.WithSampleMPC(), plivotest.WithLogLimit(1000))
+	sim, err := plivotest.Start(plivotest.WithSampleCalls(), plivotest.WithLogLimit(1000))
 	if err != nil {
 		fmt.Fprintf(stderr, "mpcbot demo: starting the Plivo simulator: %v\n", err)
 		return exitFailed
@@ -43,18 +44,21 @@ func runDemo(ctx context.Context, env map[string]string, stdin io.Reader, stdout
 		fmt.Fprintf(stderr, "mpcbot demo: %v\n", err)
 		return exitFailed
 	}
-	svc := &commands.Service{Plivo: pc, Policy: policy, ConfirmAllAbove: cfg.ConfirmAllAbove, Timeout: cfg.CommandTimeout}
-	d := demo{svc: svc, out: stdout, requester: commands.Requester{UserID: demoUser, UserName: "demo", ChannelID: "CDEMO"}}
+	svc := &commands.Service{Plivo: pc, Policy: policy, ConfirmAllAbove: cfg.ConfirmAllAbove, Timeout: cfg.CommandTimeout, Logger: logger,
+		Timers: commands.NewLocalTimers()}
+	d := demo{svc: svc, grammar: cfg.grammar(), term: &terminal{out: stdout, steps: true},
+		requester: commands.Requester{UserID: demoUser, UserName: "demo", ChannelID: "CDEMO"}}
+	// Timed changes are put back by the same timers as in Slack; their
+	// reverts print in the console.
+	timersCtx, stopTimers := context.WithCancel(ctx)
+	defer stopTimers()
+	go svc.RunTimers(timersCtx, func(commands.Timer) commands.Surface { return d.term })
 
 	interactive := isTerminal(stdin)
 	if interactive {
-		fmt.Fprintf(stdout, "mpcbot demo — a simulated Plivo account with a live call %q.\n", plivotest.SampleMPCName)
-		if mpc, err := plivo.MPCByName(plivotest.SampleMPCName); err == nil {
-			if ro, err := svc.Roster(ctx, mpc); err == nil {
-				fmt.Fprint(stdout, commands.RenderRosterText(ro))
-			}
-		}
-		fmt.Fprintln(stdout, "Type /mpc commands as in Slack (try `/mpc help`, `/mpc hold test_mpc_1 all`); Ctrl-D quits.")
+		fmt.Fprintln(stdout, "mpcbot demo — a simulated Plivo account with a few live calls.")
+		d.serve(ctx, "calls")
+		fmt.Fprintln(stdout, "Type /mpc commands as in Slack (try `/mpc help`, `/mpc list test_mpc_1`, `/mpc hold test_mpc_1 101 for 10s`); Ctrl-D quits.")
 	}
 	lines := make(chan string)
 	readErr := make(chan error, 1)
@@ -84,6 +88,13 @@ func runDemo(ctx context.Context, env map[string]string, stdin io.Reader, stdout
 				if interactive {
 					fmt.Fprintln(stdout)
 				}
+				// Show what the timers put back before leaving.
+				if pending, _ := svc.Timers.Pending(ctx); len(pending) > 0 {
+					d.term.print("(waiting for %d timer(s) to put things back…)\n", len(pending))
+					if err := waitForTimers(ctx, svc, d.term); err != nil {
+						svc.AbandonTimers(context.WithoutCancel(ctx), "the demo stopped")
+					}
+				}
 				return exitOK
 			}
 			text, ok := demoCommand(line)
@@ -91,7 +102,7 @@ func runDemo(ctx context.Context, env map[string]string, stdin io.Reader, stdout
 				continue
 			}
 			if !interactive {
-				fmt.Fprintf(stdout, "> /mpc %s\n", text)
+				fmt.Fprintln(stdout, strings.TrimSpace("> /mpc "+text))
 			}
 			d.serve(ctx, text)
 		}
@@ -113,52 +124,57 @@ func demoCommand(line string) (string, bool) {
 
 type demo struct {
 	svc       *commands.Service
-	out       io.Writer
+	grammar   commands.Grammar
+	term      *terminal
 	requester commands.Requester
 }
 
-// serve runs one command and prints what Slack would show, as text.
+// serve runs one command and prints what Slack would show, as text: the
+// same grammar, policy and path as the bot.
 func (d demo) serve(ctx context.Context, text string) {
-	cmd, err := commands.Parse(text)
+	cmd, err := d.grammar.Parse(text)
 	if err != nil {
-		fmt.Fprintf(d.out, "❌ %s\n%s\n\n", commands.Problem(err), commands.Usage)
+		d.term.print("❌ %s\n%s\n\n", commands.Problem(err), commands.Usage)
 		return
 	}
 	switch c := cmd.(type) {
 	case commands.Help:
-		fmt.Fprintf(d.out, "%s\n\n", commands.HelpText)
+		d.term.print("%s\n\n", commands.HelpText)
+	case commands.Calls:
+		if ref, _ := d.svc.Authorize(ctx, d.requester, c); ref != nil {
+			d.term.print("⛔ %s\n%s\n\n", ref.Reason, ref.Fix)
+			return
+		}
+		l, err := d.svc.LiveCalls(ctx)
+		if err != nil {
+			d.term.print("%s\n\n", strings.Join(commands.Explain(err, plivo.MPC{}).Lines(), "\n"))
+			return
+		}
+		d.term.print("%s\n", commands.RenderCallsText(l, time.Now()))
 	case commands.List:
 		if ref, _ := d.svc.Authorize(ctx, d.requester, c); ref != nil {
-			fmt.Fprintf(d.out, "⛔ %s\n%s\n\n", ref.Reason, ref.Fix)
+			d.term.print("⛔ %s\n%s\n\n", ref.Reason, ref.Fix)
 			return
 		}
 		ro, err := d.svc.Roster(ctx, c.MPC)
 		if err != nil {
-			ex := commands.Explain(err, c.MPC)
-			fmt.Fprintf(d.out, "❌ %s: %s\n→ %s\n\n", ex.Summary, ex.Detail, ex.Next)
+			d.term.print("%s\n\n", strings.Join(commands.Explain(err, c.MPC).Lines(), "\n"))
 			return
 		}
-		fmt.Fprintf(d.out, "%s\n", commands.RenderRosterText(ro))
+		d.term.print("%s\n", commands.RenderRosterText(ro))
+	case commands.CancelTimer:
+		res := d.svc.CancelTimer(ctx, d.requester, c.ID)
+		switch {
+		case res.Refusal != nil:
+			d.term.print("⛔ %s\n%s\n\n", res.Refusal.Reason, res.Refusal.Fix)
+		case res.Timer == nil:
+			d.term.print("ℹ️ That timer is no longer pending.\n\n")
+		default:
+			d.term.print("⏱ Timer cancelled: %s stays as it is.\n\n", res.Timer.Change.Describe())
+		}
 	case commands.Change:
-		o := d.svc.Change(ctx, d.requester, c, commands.CLI)
-		fmt.Fprint(d.out, commands.RenderText(o))
-		fmt.Fprint(d.out, nextSteps(o))
-		fmt.Fprintln(d.out)
+		d.svc.Do(ctx, commands.Request{Requester: d.requester, Source: commands.CLI, Change: c}, d.term)
 	}
-}
-
-// nextSteps prints, as commands to type, what the Slack reply offers as
-// buttons.
-func nextSteps(o commands.Outcome) string {
-	switch o.Status() {
-	case commands.StatusConfirm:
-		c := o.Change
-		c.Confirmed = true
-		return fmt.Sprintf("  To go ahead: /mpc %s\n", c.Text())
-	case commands.StatusOK, commands.StatusPartial:
-		return fmt.Sprintf("  Undo: /mpc %s\n", o.Change.Inverse().Text())
-	}
-	return ""
 }
 
 func isTerminal(r io.Reader) bool {

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"strings"
+	"time"
 
 	"golang.org/x/time/rate"
 
@@ -25,7 +26,11 @@ func runExec(ctx context.Context, args []string, env map[string]string, stdout, 
 		fmt.Fprintf(stderr, "mpcbot exec: give a /mpc command, e.g. mpcbot exec hold test_mpc_1 all\n\n%s\n", commands.Usage)
 		return exitUsage
 	}
-	cmd, err := commands.Parse(text)
+	grammar := commands.Grammar{}
+	if cfg, err := loadConfig(env, 0); err == nil {
+		grammar = cfg.grammar()
+	}
+	cmd, err := grammar.Parse(text)
 	if err != nil {
 		fmt.Fprintf(stderr, "mpcbot exec: %s\n\n%s\n", commands.Problem(err), commands.Usage)
 		return exitUsage
@@ -48,36 +53,72 @@ func runExec(ctx context.Context, args []string, env map[string]string, stdout, 
 		fmt.Fprintf(stderr, "mpcbot exec: PLIVO_* configuration: %v\n", err)
 		return exitUsage
 	}
-	svc := &commands.Service{Plivo: pc, ConfirmAllAbove: cfg.ConfirmAllAbove, Timeout: cfg.CommandTimeout}
+	svc := &commands.Service{Plivo: pc, ConfirmAllAbove: cfg.ConfirmAllAbove, Timeout: cfg.CommandTimeout, Logger: logger,
+		Timers: commands.NewLocalTimers()}
 	requester := commands.Requester{UserID: "cli", UserName: "mpcbot exec"}
+	failed := func(err error, mpc plivo.MPC) int {
+		fmt.Fprintln(stderr, strings.Join(commands.Explain(err, mpc).Lines(), "\n"))
+		return exitFailed
+	}
 
 	switch c := cmd.(type) {
+	case commands.Calls:
+		l, err := svc.LiveCalls(ctx)
+		if err != nil {
+			return failed(err, plivo.MPC{})
+		}
+		fmt.Fprint(stdout, commands.RenderCallsText(l, time.Now()))
+		return exitOK
 	case commands.List:
 		ro, err := svc.Roster(ctx, c.MPC)
 		if err != nil {
-			ex := commands.Explain(err, c.MPC)
-			fmt.Fprintf(stderr, "❌ %s: %s\n→ %s\n", ex.Summary, ex.Detail, ex.Next)
-			return exitFailed
+			return failed(err, c.MPC)
 		}
 		fmt.Fprint(stdout, commands.RenderRosterText(ro))
 		return exitOK
+	case commands.CancelTimer:
+		fmt.Fprintf(stderr, "mpcbot exec: timers live in the running bot (or in the exec that set them); there is no timer %s here\n", c.ID)
+		return exitUsage
 	case commands.Change:
-		o := svc.Change(ctx, requester, c, commands.CLI)
+		term := &terminal{out: stdout, errOut: stderr}
+		o := svc.Do(ctx, commands.Request{Requester: requester, Source: commands.CLI, Change: c}, term)
 		logger.Info("audit", attrsToAny(o)...)
-		switch o.Status() {
-		case commands.StatusOK:
-			fmt.Fprint(stdout, commands.RenderText(o))
-			return exitOK
-		case commands.StatusConfirm:
-			fmt.Fprint(stderr, commands.RenderText(o))
+		code := exitCode(o)
+		if o.Status() == commands.StatusConfirm {
 			c.Confirmed = true
 			fmt.Fprintf(stderr, "  To go ahead: mpcbot exec %s\n", c.Text())
-			return exitRefused
 		}
-		fmt.Fprint(stderr, commands.RenderText(o))
-		return exitFailed
+		if o.Timer != nil {
+			// A timed change from a terminal: wait here and put it back,
+			// like the bot would (Ctrl-C stops waiting and says what to
+			// run by hand).
+			term.print("Waiting %s to put it back (Ctrl-C stops waiting)…\n", commands.FormatDuration(o.Timer.For))
+			if err := waitForTimers(ctx, svc, term); err != nil {
+				for _, t := range mustPending(svc) {
+					fmt.Fprintf(stderr, "⏱ not put back: mpcbot exec stopped. Run %s yourself.\n", t.RevertCommands())
+				}
+				return exitFailed
+			}
+		}
+		return code
 	}
 	return exitUsage
+}
+
+// exitCode is exec's exit code for an outcome.
+func exitCode(o commands.Outcome) int {
+	switch o.Status() {
+	case commands.StatusOK:
+		return exitOK
+	case commands.StatusConfirm, commands.StatusRefused:
+		return exitRefused
+	}
+	return exitFailed
+}
+
+func mustPending(svc *commands.Service) []commands.Timer {
+	ts, _ := svc.Timers.Pending(context.Background())
+	return ts
 }
 
 func attrsToAny(o commands.Outcome) []any {
