@@ -2,7 +2,6 @@ package main
 
 import (
 	"fmt"
-	"net"
 	"net/http"
 	"strings"
 	"testing"
@@ -128,12 +127,10 @@ func TestFaultPlivo(t *testing.T) {
 // command ends in one ❌ reply saying Plivo could not be reached.
 func TestFaultPlivoConnectionRefused(t *testing.T) {
 	t.Parallel()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	closed := "http://" + ln.Addr().String()
-	ln.Close()
+	// Port 1 is below the ephemeral range: no server of a test running
+	// beside this one can be given it. (A port freed by closing a listener
+	// can, and then this bot's requests reach that test's simulator.)
+	const closed = "http://127.0.0.1:1"
 	h := startBot(t, withEnv("PLIVO_API_URL", closed, "MPC_COMMAND_TIMEOUT", "3s"))
 	_, _, reply := h.change(supervisorID, "mute test_mpc_1 101", "mute member 101 in test_mpc_1")
 	for _, w := range []string{"❌ mute", "Plivo did not answer in time or had an error", "could not reach Plivo"} {
