@@ -151,13 +151,7 @@ func startBenchBot(b *testing.B) *benchBot {
 		}
 		_ = m.Close()
 	})
-	deadline := time.Now().Add(waitFor)
-	for !m.Bot.Connected() {
-		if time.Now().After(deadline) {
-			b.Fatalf("the bot did not connect to the fake Slack within %s", waitFor)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
+	waitUntil(b, waitFor, "the bot to connect to the fake Slack", m.Bot.Connected)
 	return bb
 }
 
@@ -172,11 +166,9 @@ func (bb *benchBot) customer() string {
 	return ""
 }
 
-// waitIdle waits (bounded) until the bot has finished every accepted
-// command, so that shutting down does not cut replies short.
+// waitIdle waits until the bot has finished every accepted command, so
+// that shutting down does not cut replies short.
 func (bb *benchBot) waitIdle() {
-	deadline := time.Now().Add(60 * time.Second)
-	for bb.main.Bot.Pending() > 0 && time.Now().Before(deadline) {
-		time.Sleep(10 * time.Millisecond)
-	}
+	bb.b.Helper()
+	waitUntil(bb.b, 60*time.Second, "the bot to finish every accepted command", func() bool { return bb.main.Bot.Pending() == 0 })
 }

@@ -13,6 +13,7 @@ import (
 // A button on a result goes through the same path as typed text and its
 // results land in the same thread.
 func TestButtonUndoInSameThread(t *testing.T) {
+	t.Parallel()
 	h := startBot(t)
 	since := time.Now()
 	h.slash(supervisorID, channelID, "hold test_mpc_1 all")
@@ -39,6 +40,7 @@ func TestButtonUndoInSameThread(t *testing.T) {
 // /mpc list shows the roster (ephemeral); a click on a row changes that
 // member and the panel is replaced in place with the state read back.
 func TestRosterPanelEphemeral(t *testing.T) {
+	t.Parallel()
 	h := startBot(t)
 	customer := h.member("customer")
 	id, _ := h.slash(supervisorID, channelID, "list test_mpc_1")
@@ -122,6 +124,7 @@ func rosterRows(m slacktest.Message) []string {
 // `/mpc list … here` posts the panel in the channel; clicks update it with
 // chat.update, and an agent sees no coach buttons in an ephemeral panel.
 func TestRosterPanelInChannel(t *testing.T) {
+	t.Parallel()
 	h := startBot(t)
 	agent := h.member("agent")
 	since := time.Now()
@@ -158,6 +161,7 @@ func TestRosterPanelInChannel(t *testing.T) {
 // Several members: one Plivo call each, one result listing everyone, a
 // failure for one member not hiding the others.
 func TestSeveralMembersOneResult(t *testing.T) {
+	t.Parallel()
 	h := startBot(t)
 	c, a := h.member("customer"), h.member("agent")
 	since := time.Now()
@@ -187,6 +191,7 @@ func TestSeveralMembersOneResult(t *testing.T) {
 // Confirm button shows the member count and runs it; Cancel changes
 // nothing; --yes skips the question.
 func TestConfirmAll(t *testing.T) {
+	t.Parallel()
 	h := startBot(t, withEnv("MPC_CONFIRM_ALL_ABOVE", "2"))
 	id, _ := h.slash(supervisorID, channelID, "hold test_mpc_1 all")
 	q := h.responseFor(id)
@@ -237,6 +242,7 @@ func TestConfirmAll(t *testing.T) {
 // Two taps of the same button within the window make one Plivo call; the
 // second tap is told so.
 func TestDoubleTap(t *testing.T) {
+	t.Parallel()
 	h := startBot(t)
 	customer := h.member("customer")
 	since := time.Now()
@@ -261,6 +267,7 @@ func TestDoubleTap(t *testing.T) {
 // are refused visibly (or, for unknown action ids, acked and logged), and
 // never reach Plivo.
 func TestButtonsRefused(t *testing.T) {
+	t.Parallel()
 	h := startBot(t, withEnv("MPC_BUTTON_MAX_AGE", "1h"))
 	ts := h.slack.AddUserMessage(channelID, supervisorID, "a message with a button")
 	old := time.Now().Add(-3 * time.Hour).Unix()
@@ -276,6 +283,7 @@ func TestButtonsRefused(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
+			h := h.in(t)
 			id := h.slack.SendBlockAction(slacktest.BlockAction{UserID: supervisorID, ChannelID: channelID, MessageTS: ts, ActionID: tt.actionID, Value: tt.value})
 			if _, err := h.slack.WaitAck(h.ctx(), id); err != nil {
 				t.Fatal(err)
@@ -305,6 +313,7 @@ func TestButtonsRefused(t *testing.T) {
 // Buttons are authorized at click time for the clicking user: an agent
 // clicking a supervisor's Uncoach button is refused.
 func TestButtonAuthorizedForClicker(t *testing.T) {
+	t.Parallel()
 	h := startBot(t)
 	sup := h.member("supervisor")
 	since := time.Now()

@@ -3,8 +3,10 @@ package main
 import (
 	"context"
 	"fmt"
-
+	"net/http"
+	"net/http/httptest"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -16,10 +18,11 @@ import (
 // Every cell of the permission matrix, end to end: supervisor / agent /
 // stranger × each action × typed / clicked × allowed / other channel.
 func TestPermissionMatrix(t *testing.T) {
+	t.Parallel()
 	const other = "C0OTHER"
-	h := startBot(t, withEnv("MPC_CHANNELS", channelID))
-	h.slack.AddChannel(other, "elsewhere", slacktest.ChannelMembers(supervisorID, agentID, strangerID))
-	customer, sup := h.member("customer"), h.member("supervisor")
+	bot := startBot(t, withEnv("MPC_CHANNELS", channelID))
+	bot.slack.AddChannel(other, "elsewhere", slacktest.ChannelMembers(supervisorID, agentID, strangerID))
+	customer, sup := bot.member("customer"), bot.member("supervisor")
 	users := []struct{ name, id string }{{"supervisor", supervisorID}, {"agent", agentID}, {"stranger", strangerID}}
 	for _, u := range users {
 		for _, a := range commands.Actions {
@@ -40,6 +43,7 @@ func TestPermissionMatrix(t *testing.T) {
 						want = commands.RefusedCoachSupervisor
 					}
 					t.Run(fmt.Sprintf("%s/%s/%s/%s", u.name, a, how, ch), func(t *testing.T) {
+						h := bot.in(t)
 						var id string
 						if how == "typed" {
 							id, _ = h.slash(u.id, ch, text)
@@ -81,7 +85,7 @@ func TestPermissionMatrix(t *testing.T) {
 	}
 	// Refusals never reached Plivo: exactly the allowed cells did
 	// (supervisor 6×2 + agent 4×2 in the allowed channel).
-	if n := len(h.updateRequests(0)); n != 20 {
+	if n := len(bot.updateRequests(0)); n != 20 {
 		t.Fatalf("%d Plivo updates, want 20 (one per allowed cell)", n)
 	}
 }
@@ -90,6 +94,7 @@ func TestPermissionMatrix(t *testing.T) {
 // refreshed in the background, and a Slack outage keeps the last known
 // membership (logged) instead of locking everyone out.
 func TestUserGroupsWithSlackOutage(t *testing.T) {
+	t.Parallel()
 	const member, outsider = "U0GRPMEMBER", "U0OUTSIDER"
 	h := startBot(t, withEnv("MPC_SUPERVISORS", "S0SUPERS", "MPC_AGENTS", "", "MPC_GROUP_TTL", "200ms"), func(h *harness) {
 		h.slack.SetUserGroup("S0SUPERS", member)
@@ -111,14 +116,13 @@ func TestUserGroupsWithSlackOutage(t *testing.T) {
 	}
 	// Slack's usergroups API goes down; the cached entry expires.
 	h.slack.FailUserGroups(1000)
-	deadline := time.Now().Add(waitFor)
-	for !strings.Contains(h.logs.String(), "last known membership") {
-		if time.Now().After(deadline) {
-			t.Fatal("the outage was never logged")
+	waitUntil(t, waitFor, "the outage to be logged (last known membership)", func() bool {
+		if strings.Contains(h.logs.String(), "last known membership") {
+			return true
 		}
 		allowed(member) // triggers refreshes of the stale entry
-		time.Sleep(50 * time.Millisecond)
-	}
+		return false
+	})
 	if !allowed(member) {
 		t.Fatal("group member refused during a Slack outage (last known membership should be used)")
 	}
@@ -132,6 +136,7 @@ func TestUserGroupsWithSlackOutage(t *testing.T) {
 
 // A group that cannot be resolved at all grants nothing, and says so.
 func TestUserGroupNeverResolvedFailsClosed(t *testing.T) {
+	t.Parallel()
 	h := startBot(t, withEnv("MPC_SUPERVISORS", "S0SUPERS", "MPC_AGENTS", ""), func(h *harness) {
 		h.slack.SetUserGroup("S0SUPERS", supervisorID)
 		h.slack.FailUserGroups(1000)
@@ -150,6 +155,7 @@ func TestUserGroupNeverResolvedFailsClosed(t *testing.T) {
 // per change in MPC_AUDIT_CHANNEL; an audit channel that fails never
 // costs the user their reply.
 func TestAuditRecords(t *testing.T) {
+	t.Parallel()
 	const auditChannel = "C0AUDIT"
 	h := startBot(t, withEnv("MPC_AUDIT_CHANNEL", auditChannel, "MPC_CONFIRM_ALL_ABOVE", "1"), func(h *harness) {
 		h.slack.AddChannel(auditChannel, "mpc-audit")
@@ -197,23 +203,19 @@ func TestAuditRecords(t *testing.T) {
 }
 
 func TestAuditChannelFailureNeverCostsTheReply(t *testing.T) {
+	t.Parallel()
 	h := startBot(t, withEnv("MPC_AUDIT_CHANNEL", "C0NOBOTAUDIT"), func(h *harness) {
 		h.slack.AddChannel("C0NOBOTAUDIT", "audit-nobot", slacktest.ChannelWithoutBot())
 	})
 	since := time.Now()
 	h.slash(supervisorID, channelID, "mute test_mpc_1 all")
 	h.anchorAndReply(since, channelID, "mute all")
-	deadline := time.Now().Add(waitFor)
-	for !strings.Contains(h.logs.String(), "posting to the audit channel failed") {
-		if time.Now().After(deadline) {
-			t.Fatal("the audit channel failure was not logged")
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	h.waitLog("posting to the audit channel failed")
 }
 
 // User text is echoed inert: names that look like mentions ping nobody.
 func TestEscapingEndToEnd(t *testing.T) {
+	t.Parallel()
 	h := startBot(t)
 	for _, name := range []string{"x<!channel>", "a&amp;b<!here>", "q<@U0AGENT1>"} {
 		since := time.Now()
@@ -241,6 +243,7 @@ func TestEscapingEndToEnd(t *testing.T) {
 // interaction types are logged and acked, never a crash; the bot keeps
 // serving.
 func TestHostileEnvelopes(t *testing.T) {
+	t.Parallel()
 	h := startBot(t)
 	raws := []string{
 		`{"envelope_id":"bad-1","type":"brand_new_type","payload":{},"accepts_response_payload":false}`,
@@ -274,6 +277,7 @@ func TestHostileEnvelopes(t *testing.T) {
 // log level: through successes, Slack and Plivo failures, a Plivo 401, and
 // configuration errors.
 func TestSecretsNeverLeak(t *testing.T) {
+	t.Parallel()
 	const plivoSecret = "plivo-secret-token-DO-NOT-LEAK-0123456789"
 	var outputs []string
 	secretsOf := func(h *harness) []string {
@@ -287,10 +291,14 @@ func TestSecretsNeverLeak(t *testing.T) {
 	since := time.Now()
 	h.slash(supervisorID, channelID, "mute test_mpc_1 all")
 	h.anchorAndReply(since, channelID, "mute all")
-	h.slash(supervisorID, channelID, "mute test_mpc_1 999")
-	h.slash(strangerID, channelID, "mute test_mpc_1 999")
-	h.slash(supervisorID, channelID, "list test_mpc_1")
-	time.Sleep(300 * time.Millisecond)
+	for _, c := range []struct{ user, text string }{
+		{supervisorID, "mute test_mpc_1 999"},
+		{strangerID, "mute test_mpc_1 999"},
+		{supervisorID, "list test_mpc_1"},
+	} {
+		id, _ := h.slash(c.user, channelID, c.text)
+		h.auditFor(id) // written once the answer is sent
+	}
 	outputs = append(outputs, h.logs.String(), h.dumpMessages(), allBlocks(h))
 	secrets := secretsOf(h)
 	_ = h.stop()
@@ -310,18 +318,32 @@ func TestSecretsNeverLeak(t *testing.T) {
 	secrets = append(secrets, secretsOf(h2)...)
 	_ = h2.stop()
 
-	// Configuration errors at every log level.
+	// Configuration errors at every log level, and a valid configuration
+	// whose Slack cannot be reached: it runs until it has failed to
+	// connect twice (a failure, and the retry after it).
+	unreachable := newDroppingServer(t)
 	for _, level := range []string{"debug", "info", "warn", "error"} {
 		for _, env := range []map[string]string{
 			{"SLACK_APP_TOKEN": "xoxb-looks-like-a-bot-token-SECRET1", "SLACK_BOT_TOKEN": "xapp-swapped-SECRET2", "PLIVO_AUTH_ID": "MA1", "PLIVO_AUTH_TOKEN": plivoSecret},
 			{"SLACK_APP_TOKEN": "xapp-SECRET3", "SLACK_BOT_TOKEN": "xoxb-SECRET4", "PLIVO_AUTH_ID": "MA1", "PLIVO_AUTH_TOKEN": plivoSecret, "PLIVO_RATE": "fast", "PLIVO_API_URL": "http://user:" + plivoSecret + "@example.com"},
-			{"SLACK_APP_TOKEN": "xapp-SECRET5", "SLACK_BOT_TOKEN": "xoxb-SECRET6", "PLIVO_AUTH_ID": "MA1", "PLIVO_AUTH_TOKEN": plivoSecret, "SLACK_API_URL": "http://127.0.0.1:1/api/", "HTTP_ADDR": "", "MPC_AGENTS": "*", "LOG_LEVEL": level},
+			{"SLACK_APP_TOKEN": "xapp-SECRET5", "SLACK_BOT_TOKEN": "xoxb-SECRET6", "PLIVO_AUTH_ID": "MA1", "PLIVO_AUTH_TOKEN": plivoSecret, "SLACK_API_URL": unreachable.URL + "/api/", "HTTP_ADDR": "", "MPC_AGENTS": "*", "LOG_LEVEL": level},
 		} {
 			env["LOG_LEVEL"] = level
 			var stdout, stderr syncBuffer
-			ctx, cancel := context.WithTimeout(context.Background(), 700*time.Millisecond)
-			code := run(ctx, []string{"run"}, env, strings.NewReader(""), &stdout, &stderr)
+			ctx, cancel := context.WithCancel(context.Background())
+			exit := make(chan int, 1)
+			go func() { exit <- run(ctx, []string{"run"}, env, strings.NewReader(""), &stdout, &stderr) }()
+			if env["SLACK_API_URL"] != "" {
+				tried := unreachable.requests.Load()
+				waitUntil(t, waitFor, "the bot to try the unreachable Slack twice", func() bool { return unreachable.requests.Load() >= tried+2 })
+			}
 			cancel()
+			var code int
+			select {
+			case code = <-exit:
+			case <-time.After(waitFor):
+				t.Fatalf("run did not return within %v of being cancelled", waitFor)
+			}
 			if env["SLACK_API_URL"] == "" && code == 0 {
 				t.Fatalf("bad configuration accepted: %v", env)
 			}
@@ -354,3 +376,20 @@ func allBlocks(h *harness) string {
 }
 
 func plivoFault(status int) plivotest.Fault { return plivotest.Fault{Status: status} }
+
+// droppingServer is an HTTP server that closes every connection without
+// an answer, like an unreachable host, and counts the requests.
+type droppingServer struct {
+	*httptest.Server
+	requests atomic.Int64
+}
+
+func newDroppingServer(t *testing.T) *droppingServer {
+	d := &droppingServer{}
+	d.Server = httptest.NewServer(http.HandlerFunc(func(http.ResponseWriter, *http.Request) {
+		d.requests.Add(1)
+		panic(http.ErrAbortHandler) // no response: the client sees the connection close
+	}))
+	t.Cleanup(d.Close)
+	return d
+}

@@ -13,8 +13,9 @@ import (
 // The vertical slice end to end: /mpc over Socket Mode → ack → anchor →
 // rate-limited Plivo update → per-field results in the anchor's thread.
 func TestSliceChanges(t *testing.T) {
-	h := startBot(t)
-	customer, supervisor := h.member("customer"), h.member("supervisor")
+	t.Parallel()
+	bot := startBot(t)
+	customer, supervisor := bot.member("customer"), bot.member("supervisor")
 	tests := []struct {
 		name, text, anchor string
 		wantBody           []string // fields in the one Plivo request
@@ -26,7 +27,7 @@ func TestSliceChanges(t *testing.T) {
 			wantBody:  []string{`"hold":true`},
 			wantLines: []string{"✅ hold: MPC: test_mpc_1 hold/unhold member(s) succeeded"},
 			check: func(t *testing.T) {
-				for _, p := range h.plivo.Participants(plivotest.SampleMPCName) {
+				for _, p := range bot.plivo.Participants(plivotest.SampleMPCName) {
 					if !p.Hold {
 						t.Errorf("member %s not on hold", p.MemberID)
 					}
@@ -38,7 +39,7 @@ func TestSliceChanges(t *testing.T) {
 			wantBody:  []string{`"mute":true`},
 			wantLines: []string{"✅ mute: MPC: test_mpc_1 mute/unmute member(s) succeeded"},
 			check: func(t *testing.T) {
-				if st, _ := h.plivo.Participant(plivotest.SampleMPCName, customer); !st.Mute {
+				if st, _ := bot.plivo.Participant(plivotest.SampleMPCName, customer); !st.Mute {
 					t.Error("customer not muted")
 				}
 			},
@@ -48,7 +49,7 @@ func TestSliceChanges(t *testing.T) {
 			wantBody:  []string{`"coach_mode":false`},
 			wantLines: []string{"✅ uncoach: MPC: test_mpc_1 coach_mode enable/disable succeeded"},
 			check: func(t *testing.T) {
-				if st, _ := h.plivo.Participant(plivotest.SampleMPCName, supervisor); st.CoachMode {
+				if st, _ := bot.plivo.Participant(plivotest.SampleMPCName, supervisor); st.CoachMode {
 					t.Error("supervisor still in coach mode")
 				}
 			},
@@ -61,7 +62,7 @@ func TestSliceChanges(t *testing.T) {
 				"✅ unhold: MPC: test_mpc_1 hold/unhold member(s) succeeded",
 			},
 			check: func(t *testing.T) {
-				if st, _ := h.plivo.Participant(plivotest.SampleMPCName, customer); st.Mute || st.Hold {
+				if st, _ := bot.plivo.Participant(plivotest.SampleMPCName, customer); st.Mute || st.Hold {
 					t.Errorf("customer state %+v", st)
 				}
 			},
@@ -69,6 +70,7 @@ func TestSliceChanges(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
+			h := bot.in(t)
 			before := len(h.plivo.Requests())
 			sent := time.Now()
 			_, ack := h.slash(supervisorID, channelID, tt.text)
@@ -113,6 +115,7 @@ func TestSliceChanges(t *testing.T) {
 // The ack never waits for Plivo: with Plivo taking 2 s to answer, the ack
 // arrives while the request is still in flight.
 func TestSliceAckBeforePlivoAnswers(t *testing.T) {
+	t.Parallel()
 	h := startBot(t)
 	const plivoDelay = 2 * time.Second
 	h.plivo.SetDelay(plivoDelay)
@@ -134,6 +137,7 @@ func TestSliceAckBeforePlivoAnswers(t *testing.T) {
 // Usage errors, help and the coach-on-all refusal are ephemeral acks that
 // show the correct usage; nothing reaches Plivo.
 func TestSliceAckMessages(t *testing.T) {
+	t.Parallel()
 	h := startBot(t)
 	tests := []struct {
 		text string
@@ -173,6 +177,7 @@ func TestSliceAckMessages(t *testing.T) {
 }
 
 func TestSliceUnauthorizedUser(t *testing.T) {
+	t.Parallel()
 	h := startBot(t)
 	id, _ := h.slash(strangerID, channelID, "hold test_mpc_1 all")
 	m := h.responseFor(id)
@@ -193,10 +198,12 @@ func TestSliceUnauthorizedUser(t *testing.T) {
 }
 
 func TestSlicePlivoFailures(t *testing.T) {
-	h := startBot(t, withEnv("PLIVO_TIMEOUT", "2s"))
-	customer := h.member("customer")
+	t.Parallel()
+	bot := startBot(t, withEnv("PLIVO_TIMEOUT", "2s"))
+	customer := bot.member("customer")
 
 	t.Run("404 unknown member", func(t *testing.T) {
+		h := bot.in(t)
 		since := time.Now()
 		h.slash(supervisorID, channelID, "mute test_mpc_1 999")
 		_, reply := h.anchorAndReply(since, channelID, "mute member 999")
@@ -216,6 +223,7 @@ func TestSlicePlivoFailures(t *testing.T) {
 		{"503 on the update and on the read back is retried", plivotest.Fault{Status: 503}},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
+			h := bot.in(t)
 			h.plivo.ResetLog()
 			n := 1
 			if strings.Contains(tt.name, "read back") {
@@ -249,6 +257,7 @@ func TestSlicePlivoFailures(t *testing.T) {
 // Where the bot can't post (a private channel it is not in, a DM), the
 // results come through the response_url, saying why there is no thread.
 func TestSliceNoThreadFallback(t *testing.T) {
+	t.Parallel()
 	h := startBot(t)
 	h.slack.AddChannel("G0PRIVATE", "secret", slacktest.ChannelPrivate(), slacktest.ChannelWithoutBot(), slacktest.ChannelMembers(supervisorID))
 	h.slack.AddChannel("C0NOBOT", "public-nobot", slacktest.ChannelWithoutBot(), slacktest.ChannelMembers(supervisorID))

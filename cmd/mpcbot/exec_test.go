@@ -40,6 +40,7 @@ func execRun(t *testing.T, env map[string]string, args ...string) (code int, std
 }
 
 func TestExec(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name       string
 		args       []string
@@ -168,6 +169,7 @@ func TestExec(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
 			sim := plivotest.NewServer(plivotest.WithSampleMPC())
 			defer sim.Close()
 			if tt.setup != nil {

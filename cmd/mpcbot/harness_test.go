@@ -4,9 +4,12 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"flag"
 	"fmt"
 	"io"
 	"net/http"
+	"runtime"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -23,11 +26,53 @@ const (
 	strangerID   = "U0STRANGER1"
 	channelID    = slacktest.DefaultChannelID // C0MPC: public, the bot is a member
 	waitFor      = 15 * time.Second           // generous: CI machines are slow under -race
+	pollEvery    = 5 * time.Millisecond       // how often waitUntil looks again
 )
+
+// minParallel is how many tests may run at once unless -parallel says
+// otherwise. go test's default is GOMAXPROCS, but these tests spend nearly
+// all their time waiting on timers, fakes and sockets, not computing.
+const minParallel = 8
+
+// TestMain raises the default of -parallel to minParallel; an explicit
+// -parallel is kept.
+func TestMain(m *testing.M) {
+	flag.Parse()
+	explicit := false
+	flag.Visit(func(f *flag.Flag) { explicit = explicit || f.Name == "test.parallel" })
+	if !explicit && runtime.GOMAXPROCS(0) < minParallel {
+		if err := flag.Set("test.parallel", strconv.Itoa(minParallel)); err != nil {
+			panic(fmt.Sprintf("set -test.parallel: %v", err))
+		}
+	}
+	m.Run()
+}
+
+// waitUntil polls cond until it returns true. If within passes first, it
+// fails the test saying what it was waiting for. Call it from the test's
+// own goroutine.
+func waitUntil(t testing.TB, within time.Duration, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(within)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("waited %v for %s", within, what)
+		}
+		time.Sleep(pollEvery)
+	}
+}
+
+// ctxWithTimeout is a test-scoped context.
+func ctxWithTimeout(t *testing.T, d time.Duration) context.Context {
+	ctx, cancel := context.WithTimeout(context.Background(), d)
+	t.Cleanup(cancel)
+	return ctx
+}
 
 // harness runs the real mpcbot wiring (NewMain: config, Plivo client with
 // its limiter, policy, bot, health server) against the fake Slack and the
-// Plivo simulator.
+// Plivo simulator. Every harness has its own fakes and ports, so tests that
+// start their own can run in parallel.
 type harness struct {
 	t     *testing.T
 	slack *slacktest.Server
@@ -52,6 +97,17 @@ func withEnv(kv ...string) harnessOption {
 	}
 }
 
+// withPlivo replaces the harness's Plivo simulator by one with options
+// (the sample MPC included).
+func withPlivo(opts ...plivotest.Option) harnessOption {
+	return func(h *harness) {
+		h.plivo.Close()
+		h.plivo = plivotest.NewServer(append([]plivotest.Option{plivotest.WithSampleMPC()}, opts...)...)
+		h.t.Cleanup(h.plivo.Close)
+		h.env["PLIVO_AUTH_ID"], h.env["PLIVO_AUTH_TOKEN"], h.env["PLIVO_API_URL"] = h.plivo.AuthID, h.plivo.AuthToken, h.plivo.URL
+	}
+}
+
 // startBot starts the fakes and the bot, and waits until the bot is
 // connected (Slack said hello).
 func startBot(t *testing.T, opts ...harnessOption) *harness {
@@ -71,10 +127,12 @@ func startBotWith(t *testing.T, slackOpts []slacktest.Option, opts ...harnessOpt
 	h.slack.JoinChannel(channelID, agentID)
 	h.slack.JoinChannel(channelID, strangerID)
 	h.env = map[string]string{
-		"SLACK_APP_TOKEN":    h.slack.AppToken(),
-		"SLACK_BOT_TOKEN":    h.slack.BotToken(),
-		"SLACK_API_URL":      h.slack.APIURL(),
-		"SLACK_PING_TIMEOUT": "3s",
+		"SLACK_APP_TOKEN": h.slack.AppToken(),
+		"SLACK_BOT_TOKEN": h.slack.BotToken(),
+		"SLACK_API_URL":   h.slack.APIURL(),
+		// The fake pings every 500 ms; 10 s without one is a dead link,
+		// not a busy test machine. TestFaultSilentConnection sets its own.
+		"SLACK_PING_TIMEOUT": "10s",
 		"PLIVO_AUTH_ID":      h.plivo.AuthID,
 		"PLIVO_AUTH_TOKEN":   h.plivo.AuthToken,
 		"PLIVO_API_URL":      h.plivo.URL,
@@ -108,11 +166,21 @@ func startBotWith(t *testing.T, slackOpts []slacktest.Option, opts ...harnessOpt
 		h.stop()
 		_ = h.main.Close()
 		if t.Failed() {
+			t.Logf("Slack messages:\n%s", h.dumpMessages())
+			t.Logf("Socket Mode stats %+v, connections %+v", h.slack.Stats(), h.slack.Connections())
 			t.Logf("bot log:\n%s", h.logs.String())
 		}
 	})
 	h.waitConnected()
 	return h
+}
+
+// in returns the harness reporting to t: a subtest sharing its parent's
+// bot uses it so that its failures stop the subtest, not the parent.
+func (h *harness) in(t *testing.T) *harness {
+	c := *h
+	c.t = t
+	return &c
 }
 
 // stop cancels the bot's context (like SIGTERM) and waits for Run.
@@ -129,20 +197,12 @@ func (h *harness) stop() error {
 }
 
 func (h *harness) ctx() context.Context {
-	ctx, cancel := context.WithTimeout(context.Background(), waitFor)
-	h.t.Cleanup(cancel)
-	return ctx
+	return ctxWithTimeout(h.t, waitFor)
 }
 
 func (h *harness) waitConnected() {
 	h.t.Helper()
-	deadline := time.Now().Add(waitFor)
-	for !h.main.Bot.Connected() {
-		if time.Now().After(deadline) {
-			h.t.Fatalf("the bot did not connect to the fake Slack within %s", waitFor)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
+	waitUntil(h.t, waitFor, "the bot to connect to the fake Slack", h.main.Bot.Connected)
 }
 
 // slash types a /mpc command and returns its envelope id and ack.
@@ -168,6 +228,60 @@ func (h *harness) anchorAndReply(since time.Time, channel, contains string) (anc
 		return m.Method == "chat.postMessage" && m.Channel == channel && m.ThreadTS == anchor.TS
 	}, "thread reply under "+anchor.TS)
 	return anchor, reply
+}
+
+// change types a change and returns its anchor and its one thread reply,
+// once the command is finished (its audit record written). It fails
+// unless the thread holds exactly one reply.
+func (h *harness) change(user, text, describe string) (id string, anchor, reply slacktest.Message) {
+	h.t.Helper()
+	since := time.Now()
+	id, _ = h.slash(user, channelID, text)
+	anchor, reply = h.anchorAndReply(since, channelID, describe)
+	h.auditFor(id)
+	if n := len(h.slack.ThreadReplies(channelID, anchor.TS)); n != 1 {
+		h.t.Fatalf("%d replies in the thread of %q, want exactly 1", n, anchor.Text)
+	}
+	if n := countAnchors(h, describe, since); n != 1 {
+		h.t.Fatalf("%d anchors for %q, want exactly 1", n, describe)
+	}
+	return id, anchor, reply
+}
+
+// mustServe runs a fresh change on the sample MPC's customer (hold or
+// unhold, whichever changes the state) and fails unless its ✅ result
+// arrives in the anchor's thread: the bot is serving commands.
+func (h *harness) mustServe() slacktest.Message {
+	h.t.Helper()
+	customer := h.member("customer")
+	action := "hold"
+	if st, _ := h.plivo.Participant(plivotest.SampleMPCName, customer); st.Hold {
+		action = "unhold"
+	}
+	since := time.Now()
+	id, _ := h.slash(supervisorID, channelID, action+" test_mpc_1 "+customer)
+	anchor, reply := h.anchorAndReply(since, channelID, action+" member "+customer+" in test_mpc_1")
+	want := fmt.Sprintf("✅ %s: MPC: test_mpc_1 hold/unhold member(s) succeeded", action)
+	if !strings.Contains(reply.Text, want) {
+		h.t.Fatalf("reply to %q lacks %q:\n%s", action, want, reply.Text)
+	}
+	h.auditFor(id)
+	if n := len(h.slack.ThreadReplies(channelID, anchor.TS)); n != 1 {
+		h.t.Fatalf("%d replies in the thread of %q, want exactly 1", n, anchor.Text)
+	}
+	return reply
+}
+
+// countAnchors counts top-level bot messages in the default channel since
+// a time whose text contains s.
+func countAnchors(h *harness, s string, since time.Time) int {
+	n := 0
+	for _, m := range h.slack.Messages() {
+		if m.Method == "chat.postMessage" && m.Channel == channelID && m.ThreadTS == "" && !m.Time.Before(since) && strings.Contains(m.Text, s) {
+			n++
+		}
+	}
+	return n
 }
 
 // responseFor waits for a message sent through the response_url of an
@@ -218,10 +332,26 @@ func (h *harness) click(user string, m slacktest.Message, label string) string {
 	return ""
 }
 
+// failedCalls counts the calls of a Slack method that the fake failed.
+func failedCalls(h *harness, method string) int {
+	n := 0
+	for _, c := range h.slack.Calls() {
+		if c.Method == method && c.Error != "" {
+			n++
+		}
+	}
+	return n
+}
+
 // auditRecords returns the audit log records written so far.
 func (h *harness) auditRecords() []map[string]any {
+	return auditRecordsIn(h.logs.String())
+}
+
+// auditRecordsIn returns the audit records among JSON log lines.
+func auditRecordsIn(log string) []map[string]any {
 	var out []map[string]any
-	for _, line := range strings.Split(h.logs.String(), "\n") {
+	for _, line := range strings.Split(log, "\n") {
 		if !strings.Contains(line, `"msg":"audit"`) {
 			continue
 		}
@@ -233,20 +363,56 @@ func (h *harness) auditRecords() []map[string]any {
 	return out
 }
 
-// auditFor waits for the audit record of an envelope.
+// auditRecordsFor returns the audit records of an envelope.
+func (h *harness) auditRecordsFor(envelopeID string) []map[string]any {
+	var out []map[string]any
+	for _, rec := range h.auditRecords() {
+		if rec["envelope_id"] == envelopeID {
+			out = append(out, rec)
+		}
+	}
+	return out
+}
+
+// auditFor waits for the audit record of an envelope: the bot writes it
+// once the request is finished and its answer sent.
 func (h *harness) auditFor(envelopeID string) map[string]any {
 	h.t.Helper()
-	deadline := time.Now().Add(waitFor)
-	for time.Now().Before(deadline) {
-		for _, rec := range h.auditRecords() {
-			if rec["envelope_id"] == envelopeID {
-				return rec
-			}
+	var recs []map[string]any
+	waitUntil(h.t, waitFor, "the audit record of envelope "+envelopeID, func() bool {
+		recs = h.auditRecordsFor(envelopeID)
+		return len(recs) > 0
+	})
+	return recs[0]
+}
+
+// logLines returns the log records whose message starts with msg.
+func (h *harness) logLines(msg string) []string {
+	var out []string
+	for _, line := range strings.Split(h.logs.String(), "\n") {
+		if strings.Contains(line, `"msg":"`+msg) {
+			out = append(out, line)
 		}
-		time.Sleep(5 * time.Millisecond)
 	}
-	h.t.Fatalf("no audit record for envelope %s", envelopeID)
-	return nil
+	return out
+}
+
+// logInfoLines returns the log records at info level or above whose
+// message starts with msg.
+func (h *harness) logInfoLines(msg string) []string {
+	var out []string
+	for _, l := range h.logLines(msg) {
+		if !strings.Contains(l, `"level":"DEBUG"`) {
+			out = append(out, l)
+		}
+	}
+	return out
+}
+
+// waitLog waits for a log record whose message starts with msg.
+func (h *harness) waitLog(msg string) {
+	h.t.Helper()
+	waitUntil(h.t, waitFor, fmt.Sprintf("a log record %q", msg), func() bool { return len(h.logLines(msg)) > 0 })
 }
 
 // get fetches a path from the health server.
@@ -259,6 +425,41 @@ func (h *harness) get(path string) (int, string) {
 	defer resp.Body.Close()
 	b, _ := io.ReadAll(resp.Body)
 	return resp.StatusCode, string(b)
+}
+
+// readyz returns the /readyz status code.
+func (h *harness) readyz() int {
+	h.t.Helper()
+	code, _ := h.get("/readyz")
+	return code
+}
+
+// waitReadyz polls /readyz until it answers want.
+func (h *harness) waitReadyz(want int) {
+	h.t.Helper()
+	waitUntil(h.t, waitFor, fmt.Sprintf("/readyz to answer %d", want), func() bool { return h.readyz() == want })
+}
+
+// waitStats waits until cond holds for the fake Slack's Socket Mode stats.
+func (h *harness) waitStats(what string, cond func(slacktest.Stats) bool) slacktest.Stats {
+	h.t.Helper()
+	st, err := h.slack.WaitStats(h.ctx(), cond)
+	if err != nil {
+		h.t.Fatalf("waiting for %s: %v (stats %+v)", what, err, h.slack.Stats())
+	}
+	return st
+}
+
+// waitNewConnection waits until a connection opened after t is live and
+// the bot has been greeted on it.
+func (h *harness) waitNewConnection(t time.Time) slacktest.ConnectionInfo {
+	h.t.Helper()
+	ci, err := h.slack.WaitConnectionAfter(h.ctx(), t)
+	if err != nil {
+		h.t.Fatalf("no new connection after %s: %v\nconnections: %+v", t.Format(time.StampMilli), err, h.slack.Connections())
+	}
+	h.waitConnected()
+	return ci
 }
 
 // updateRequests returns the Update Participant requests Plivo received

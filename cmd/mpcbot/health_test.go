@@ -84,6 +84,7 @@ func hasLabels(m *dto.Metric, want map[string]string) bool {
 type labels = map[string]string
 
 func TestHealthz(t *testing.T) {
+	t.Parallel()
 	h := startBot(t)
 	code, body := h.get("/healthz")
 	if code != http.StatusOK || strings.TrimSpace(body) != "ok" {
@@ -102,7 +103,9 @@ func TestHealthz(t *testing.T) {
 // not ready once Plivo refused the credentials, ready again once Plivo
 // accepts them.
 func TestReadyzPlivoCredentials(t *testing.T) {
+	t.Parallel()
 	t.Run("wrong token", func(t *testing.T) {
+		t.Parallel()
 		h := startBot(t, withEnv("PLIVO_AUTH_TOKEN", "not-the-right-token-000000000000000000"))
 		if code, body := h.get("/readyz"); code != http.StatusOK {
 			t.Fatalf("/readyz = %d (%q) before Plivo was asked, want 200", code, body)
@@ -122,6 +125,7 @@ func TestReadyzPlivoCredentials(t *testing.T) {
 		}
 	})
 	t.Run("401 then accepted", func(t *testing.T) {
+		t.Parallel()
 		h := startBot(t)
 		h.plivo.FailNext(1, plivotest.Fault{Status: 401})
 		h.change(supervisorID, "mute test_mpc_1 101", "mute member 101 in test_mpc_1")
@@ -148,6 +152,7 @@ func TestReadyzPlivoCredentials(t *testing.T) {
 // /metrics after commands, a Plivo retry, a queue at the limiter, a Slack
 // API error and a reconnect: the values count what happened.
 func TestMetrics(t *testing.T) {
+	t.Parallel()
 	h := startBot(t, withEnv("PLIVO_RATE", "2", "PLIVO_BURST", "1"))
 	before := h.scrape()
 	if v := metricValue(before, "mpcbot_socket_connected", nil); v != 1 {
@@ -164,24 +169,17 @@ func TestMetrics(t *testing.T) {
 	id, _ := h.slash(strangerID, channelID, "hold test_mpc_1 all")
 	h.auditFor(id)
 
-	// Three members at once with a limiter of 2/s and burst 1: two wait.
+	// Three members at once with a limiter of 2/s and burst 1: two wait,
+	// one for 0.5 s and one for 1 s, and the queue gauge shows them.
 	var wg sync.WaitGroup
-	queued := false
+	defer wg.Wait() // also if the wait below fails: the change is still running
 	wg.Go(func() {
 		h.change(supervisorID, "unmute test_mpc_1 "+strings.Join([]string{customer, agent, sup}, ","), "unmute members")
 	})
-	deadline := time.Now().Add(waitFor)
-	for time.Now().Before(deadline) {
-		if metricValue(h.scrape(), "mpcbot_plivo_limiter_queue", nil) >= 1 {
-			queued = true
-			break
-		}
-		time.Sleep(2 * time.Millisecond)
-	}
+	waitUntil(t, waitFor, "mpcbot_plivo_limiter_queue to show a waiting request", func() bool {
+		return metricValue(h.scrape(), "mpcbot_plivo_limiter_queue", nil) >= 1
+	})
 	wg.Wait()
-	if !queued {
-		t.Error("mpcbot_plivo_limiter_queue never showed a waiting request")
-	}
 
 	// A Slack API error and a reconnect.
 	h.slack.FailNext("chat.postMessage", 1, slacktest.Failure{Status: 429, RetryAfter: 1})
@@ -243,11 +241,7 @@ func TestMetrics(t *testing.T) {
 		t.Errorf("mpcbot_socket_connected = %v while disconnected", v)
 	}
 	// The failed attempt is counted once slack-go reports it.
-	deadline = time.Now().Add(waitFor)
-	for metricValue(h.scrape(), "mpcbot_socket_events_total", labels{"event": "connection_error"}) < 1 {
-		if time.Now().After(deadline) {
-			t.Fatal("mpcbot_socket_events_total{event=connection_error} stayed 0 while apps.connections.open failed")
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	waitUntil(t, waitFor, "mpcbot_socket_events_total{event=connection_error} to count the failing apps.connections.open", func() bool {
+		return metricValue(h.scrape(), "mpcbot_socket_events_total", labels{"event": "connection_error"}) >= 1
+	})
 }

@@ -16,6 +16,7 @@ import (
 // exits at the end of input; the demo runs the real pipeline against the
 // embedded simulator, so state carries from one line to the next.
 func TestDemoPipedInput(t *testing.T) {
+	t.Parallel()
 	input := strings.Join([]string{
 		"/mpc hold test_mpc_1 all",
 		"/mpc list test_mpc_1",
@@ -59,6 +60,7 @@ func TestDemoPipedInput(t *testing.T) {
 }
 
 func TestDemoStopsOnSignal(t *testing.T) {
+	t.Parallel()
 	r, w := ioPipe(t)
 	defer w.Close()
 	var stdout, stderr syncBuffer
@@ -68,13 +70,14 @@ func TestDemoStopsOnSignal(t *testing.T) {
 	if _, err := w.Write([]byte("/mpc list test_mpc_1\n")); err != nil {
 		t.Fatal(err)
 	}
-	deadline := time.Now().Add(waitFor)
-	for !strings.Contains(stdout.String(), "Participants of test_mpc_1") {
-		if time.Now().After(deadline) {
-			t.Fatalf("no reply:\n%s", stdout.String())
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Logf("demo output:\n%s", stdout.String())
 		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	})
+	waitUntil(t, waitFor, "the demo's reply to /mpc list", func() bool {
+		return strings.Contains(stdout.String(), "Participants of test_mpc_1")
+	})
 	cancel() // SIGINT/SIGTERM
 	select {
 	case code := <-done:
@@ -87,6 +90,7 @@ func TestDemoStopsOnSignal(t *testing.T) {
 }
 
 func TestSubcommands(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		args       []string
 		wantCode   int
@@ -102,6 +106,7 @@ func TestSubcommands(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(strings.Join(tt.args, " "), func(t *testing.T) {
+			t.Parallel()
 			var stdout, stderr syncBuffer
 			code := run(context.Background(), tt.args, map[string]string{}, strings.NewReader(""), &stdout, &stderr)
 			if code != tt.wantCode || !strings.Contains(stdout.String(), tt.wantOut) || !strings.Contains(stderr.String(), tt.wantStderr) {
@@ -119,6 +124,7 @@ func TestSubcommands(t *testing.T) {
 // Every configuration error names the variable and the fix, all at once,
 // and exits 2 without connecting anywhere.
 func TestConfigErrors(t *testing.T) {
+	t.Parallel()
 	valid := map[string]string{
 		"SLACK_APP_TOKEN": "xapp-1-A-1-abc", "SLACK_BOT_TOKEN": "xoxb-1-abc",
 		"PLIVO_AUTH_ID": "MA0000000000000000000", "PLIVO_AUTH_TOKEN": "plivo-token-abc",
@@ -146,6 +152,7 @@ func TestConfigErrors(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
 			env := map[string]string{}
 			for k, v := range valid {
 				env[k] = v
@@ -170,6 +177,7 @@ func TestConfigErrors(t *testing.T) {
 // Empty access lists mean nobody may do anything; the bot says so at
 // start, and refuses.
 func TestEmptyAccessListsWarn(t *testing.T) {
+	t.Parallel()
 	h := startBot(t, withEnv("MPC_SUPERVISORS", "", "MPC_AGENTS", ""))
 	if !strings.Contains(h.logs.String(), "every request will be refused") {
 		t.Fatalf("no warning at start:\n%s", h.logs.String())
@@ -183,6 +191,7 @@ func TestEmptyAccessListsWarn(t *testing.T) {
 // `mpcbot run` with a real environment serves a command end to end (the
 // wiring main uses, not only NewMain).
 func TestRunServes(t *testing.T) {
+	t.Parallel()
 	sl := slacktest.NewServer(slacktest.WithPingInterval(500 * time.Millisecond))
 	t.Cleanup(sl.Close)
 	sim := plivotest.NewServer(plivotest.WithSampleMPC())
