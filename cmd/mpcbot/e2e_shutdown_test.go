@@ -141,6 +141,11 @@ func TestRunExitsZeroOnSIGTERM(t *testing.T) {
 			var stderr syncBuffer
 			code := make(chan int, 1)
 			go func() { code <- run(ctx, args, env, strings.NewReader(""), io.Discard, &stderr) }()
+			// Slack fails a command at once while the app has no connection:
+			// type it once the bot is connected (both of its links).
+			if err := slack.WaitConnections(ctxWithTimeout(t, waitFor), 2); err != nil {
+				t.Fatalf("the bot did not connect: %v\n%s", err, stderr.String())
+			}
 			id := slack.SendSlashCommand(slacktest.SlashCommand{UserID: supervisorID, Text: "mute test_mpc_1 101"})
 			if _, err := slack.WaitAck(ctxWithTimeout(t, waitFor), id); err != nil {
 				t.Fatalf("the bot did not serve: %v\n%s", err, stderr.String())

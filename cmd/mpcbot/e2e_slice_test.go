@@ -143,8 +143,8 @@ func TestSliceAckMessages(t *testing.T) {
 		text string
 		want []string
 	}{
-		{"", []string{"controls live Plivo multiparty calls", "/mpc list"}},
-		{"help", []string{"controls live Plivo multiparty calls"}},
+		{"help", []string{"controls live Plivo multiparty calls", "/mpc list"}},
+		{"?", []string{"controls live Plivo multiparty calls"}},
 		{"coach test_mpc_1 all", []string{"coach_mode can be updated only for a specific member_id", "Usage:"}},
 		{"hlod test_mpc_1 all", []string{"Did you mean `hold`?", "Usage:"}},
 		{"mute,unmute test_mpc_1 all", []string{"contradict", "Usage:"}},

@@ -202,7 +202,9 @@ func (h *harness) ctx() context.Context {
 
 func (h *harness) waitConnected() {
 	h.t.Helper()
-	waitUntil(h.t, waitFor, "the bot to connect to the fake Slack", h.main.Bot.Connected)
+	waitUntil(h.t, waitFor, "the bot to open all its Socket Mode connections", func() bool {
+		return h.main.Bot.OpenConnections() == h.main.Config.SlackConnections
+	})
 }
 
 // slash types a /mpc command and returns its envelope id and ack.

@@ -153,7 +153,7 @@ func TestReadyzPlivoCredentials(t *testing.T) {
 // API error and a reconnect: the values count what happened.
 func TestMetrics(t *testing.T) {
 	t.Parallel()
-	h := startBot(t, withEnv("PLIVO_RATE", "2", "PLIVO_BURST", "1"))
+	h := startBot(t, withEnv("PLIVO_RATE", "2", "PLIVO_BURST", "1", "SLACK_CONNECTIONS", "1"))
 	before := h.scrape()
 	if v := metricValue(before, "mpcbot_socket_connected", nil); v != 1 {
 		t.Fatalf("mpcbot_socket_connected = %v while connected", v)

@@ -40,7 +40,7 @@ func TestDemoPipedInput(t *testing.T) {
 		"> /mpc hold test_mpc_1 all\n✅ hold all participants in test_mpc_1",
 		"✅ hold: MPC: test_mpc_1 hold/unhold member(s) succeeded",
 		"api_id: ",
-		"Undo: /mpc unhold test_mpc_1 all",
+		"Unhold all: /mpc unhold test_mpc_1 all",
 		"Participants of test_mpc_1: 3 live, 0 exited",
 		"unmuted · on hold", // the hold above shows in the roster
 		"✅ mute + hold member 102 in test_mpc_1",
