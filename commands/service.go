@@ -6,6 +6,7 @@ import (
 	"encoding/base32"
 	"fmt"
 	"log/slog"
+	"runtime/debug"
 	"strings"
 	"sync"
 	"time"
@@ -333,6 +334,14 @@ func (s *Service) update(ctx context.Context, c Change) []MemberResult {
 	var wg sync.WaitGroup
 	for i, m := range c.Members {
 		wg.Go(func() {
+			// A bug below must not take the process down: it becomes this
+			// member's internal error, shown like any failure.
+			defer func() {
+				if r := recover(); r != nil {
+					s.Logger.Error("panic while calling Plivo", "mpc", c.MPC.String(), "member", string(m), "panic", fmt.Sprint(r), "stack", string(debug.Stack()))
+					results[i] = memberResult(c, m, plivo.UpdateResult{}, fmt.Errorf("internal error (panic): %v", r))
+				}
+			}()
 			res, err := s.Plivo.UpdateParticipant(ctx, c.MPC, m, u)
 			results[i] = memberResult(c, m, res, err)
 		})

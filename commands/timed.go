@@ -3,6 +3,7 @@ package commands
 import (
 	"context"
 	"fmt"
+	"runtime/debug"
 	"slices"
 	"sort"
 	"strings"
@@ -47,6 +48,11 @@ func (s *Service) RunDueTimers(ctx context.Context, surface func(Timer) Surface)
 	var wg sync.WaitGroup
 	for _, t := range due {
 		wg.Go(func() {
+			defer func() {
+				if r := recover(); r != nil {
+					s.Logger.Error("panic while putting a timer back", "timer_id", t.ID, "panic", fmt.Sprint(r), "stack", string(debug.Stack()))
+				}
+			}()
 			s.revert(ctx, t, surface(t))
 			if err := s.Timers.Done(context.WithoutCancel(ctx), t.ID); err != nil {
 				s.Logger.Warn("could not mark a timer done", "timer_id", t.ID, "err", err)
