@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -124,6 +125,10 @@ func TestManifestSchemaRejects(t *testing.T) {
 func TestManifestHasWhatTheBotNeeds(t *testing.T) {
 	var m struct {
 		Features struct {
+			AppHome struct {
+				HomeTab     bool `yaml:"home_tab_enabled"`
+				MessagesTab bool `yaml:"messages_tab_enabled"`
+			} `yaml:"app_home"`
 			SlashCommands []struct {
 				Command      string `yaml:"command"`
 				UsageHint    string `yaml:"usage_hint"`
@@ -140,6 +145,9 @@ func TestManifestHasWhatTheBotNeeds(t *testing.T) {
 				IsEnabled bool `yaml:"is_enabled"`
 			} `yaml:"interactivity"`
 			SocketMode bool `yaml:"socket_mode_enabled"`
+			Events     struct {
+				BotEvents []string `yaml:"bot_events"`
+			} `yaml:"event_subscriptions"`
 		} `yaml:"settings"`
 	}
 	if err := yaml.Unmarshal(Manifest, &m); err != nil {
@@ -150,6 +158,14 @@ func TestManifestHasWhatTheBotNeeds(t *testing.T) {
 	}
 	if len(m.Features.SlashCommands) != 1 || m.Features.SlashCommands[0].Command != "/mpc" || m.Features.SlashCommands[0].UsageHint == "" {
 		t.Fatalf("slash commands = %+v", m.Features.SlashCommands)
+	}
+	// The Home tab lists the live calls when opened (app_home_opened over
+	// Socket Mode); changes made there are recorded in the Messages tab.
+	if !m.Features.AppHome.HomeTab || !m.Features.AppHome.MessagesTab {
+		t.Errorf("app_home = %+v: the Home and Messages tabs must be on", m.Features.AppHome)
+	}
+	if !slices.Contains(m.Settings.Events.BotEvents, "app_home_opened") {
+		t.Errorf("bot events %v: app_home_opened missing", m.Settings.Events.BotEvents)
 	}
 	scopes := strings.Join(m.OAuth.Scopes.Bot, " ")
 	for _, need := range []string{"commands", "chat:write", "usergroups:read"} {
