@@ -152,7 +152,7 @@ func (s *homeSurface) Begin(ctx context.Context, o commands.Outcome) {
 	go func() {
 		rctx, cancel := s.b.replyContext(ctx)
 		defer cancel()
-		ts, in, err := s.b.postIn(rctx, s.j.requester.UserID, "", msg)
+		ts, in, err := s.b.postFitting(rctx, s.j.requester.UserID, "", msg)
 		s.anchored <- dmAnchor{in, ts, err}
 	}()
 }

@@ -220,9 +220,10 @@ func messageForm(m message) (url.Values, error) {
 }
 
 // post posts m in a channel (or a user's DM, by user id), in a thread if
-// threadTS is set, and returns the message's ts.
+// threadTS is set — as plain text if Slack refuses its blocks — and
+// returns the message's ts.
 func (b *Bot) post(ctx context.Context, channel, threadTS string, m message) (string, error) {
-	ts, _, err := b.postIn(ctx, channel, threadTS, m)
+	ts, _, err := b.postFitting(ctx, channel, threadTS, m)
 	return ts, err
 }
 
@@ -376,11 +377,7 @@ func (b *Bot) deliver(ctx context.Context, to target, m message) commands.Place 
 	place := commands.Place{ResponseURL: to.responseURL, UserID: to.user}
 	note := to.note
 	if to.channel != "" {
-		ts, in, err := b.postIn(ctx, to.channel, to.threadTS, m)
-		if err != nil && blocksRefused(err) {
-			b.log.Warn("Slack refused the reply's blocks; sending it as plain text", "envelope_id", to.envelopeID, "err", slackErrorCode(err))
-			ts, in, err = b.postIn(ctx, to.channel, to.threadTS, plainText(m))
-		}
+		ts, in, err := b.postFitting(ctx, to.channel, to.threadTS, m)
 		if err == nil {
 			place.ChannelID, place.ThreadTS = in, firstNonEmpty(to.threadTS, ts)
 			return place
@@ -398,6 +395,18 @@ func (b *Bot) deliver(ctx context.Context, to target, m message) commands.Place 
 	b.respondOrLog(ctx, job{envelopeID: to.envelopeID, responseURL: to.responseURL, requester: commands.Requester{UserID: to.user}},
 		responseInChannel, false, m)
 	return place
+}
+
+// postFitting posts m, and when Slack refuses its blocks or its length,
+// posts it again as plain text in the same place — never the same blocks
+// elsewhere.
+func (b *Bot) postFitting(ctx context.Context, channel, threadTS string, m message) (ts, postedIn string, err error) {
+	ts, postedIn, err = b.postIn(ctx, channel, threadTS, m)
+	if err != nil && blocksRefused(err) {
+		b.log.Warn("Slack refused a message's blocks; sending it as plain text", "channel_id", channel, "err", slackErrorCode(err))
+		ts, postedIn, err = b.postIn(ctx, channel, threadTS, plainText(m))
+	}
+	return ts, postedIn, err
 }
 
 // plainText is the last-resort form of a message: its text only, bounded

@@ -33,7 +33,7 @@ func (s *anchorSurface) Begin(ctx context.Context, o commands.Outcome) {
 	go func() {
 		rctx, cancel := s.b.replyContext(ctx)
 		defer cancel()
-		ts, err := s.b.post(rctx, s.j.requester.ChannelID, "", msg)
+		ts, _, err := s.b.postFitting(rctx, s.j.requester.ChannelID, "", msg)
 		s.anchored <- anchorResult{ts, err}
 	}()
 }

@@ -38,10 +38,7 @@ func (s timerSurface) Answer(ctx context.Context, o commands.Outcome) commands.P
 // else its response_url, else the requester's DM.
 func (b *Bot) toPlace(ctx context.Context, p commands.Place, m message, what string) {
 	if p.ChannelID != "" {
-		_, _, err := b.postIn(ctx, p.ChannelID, p.ThreadTS, m)
-		if err != nil && blocksRefused(err) {
-			_, _, err = b.postIn(ctx, p.ChannelID, p.ThreadTS, plainText(m))
-		}
+		_, _, err := b.postFitting(ctx, p.ChannelID, p.ThreadTS, m)
 		if err == nil {
 			return
 		}
