@@ -422,4 +422,3 @@ func blockIDs(m slacktest.Message) map[string]bool {
 	}
 	return ids
 }
-
