@@ -213,6 +213,9 @@ func New(cfg Config) (*Bot, error) {
 	// threads what became of them.
 	cfg.Service.Audit = b
 	cfg.Service.Notify = b
+	if cfg.Service.Logger == nil {
+		cfg.Service.Logger = cfg.Logger
+	}
 	return b, nil
 }
 
