@@ -395,3 +395,81 @@ func TestNoThreadNote(t *testing.T) {
 }
 
 func errSlack(code string) error { return slack.SlackErrorResponse{Err: code} }
+
+// Values from Plivo or users reach the notification text escaped and the
+// blocks only as plain_text: "<!channel>" pings nobody and `*_~` or
+// backticks cannot break mpcbot's formatting.
+func TestHostileValuesAreInert(t *testing.T) {
+	mpc, err := plivo.MPCByName("x*y_z~`q")
+	if err != nil {
+		t.Fatal(err)
+	}
+	hostile := "<!channel> *bold* `code` _it_ ~s~"
+	ro := commands.Roster{MPC: mpc, Fetched: issued, Live: []plivo.Participant{
+		{MemberID: "101", Role: hostile, Mute: bptr(false), Hold: bptr(false), CoachMode: bptr(false)},
+	}, Exited: []plivo.Participant{{MemberID: "102", Role: hostile, ExitTime: sptr("<!here>"), ExitCause: sptr(hostile)}}}
+	c := commands.Change{Actions: []commands.Action{commands.Hold}, MPC: mpc, Members: []plivo.Member{"101"}}
+	o := outcome(c, commands.MemberResult{Member: "101", APIID: "<!everyone>", Fields: []commands.FieldResult{
+		{Action: commands.Hold, OK: true, Text: hostile}}})
+	for name, m := range map[string]message{
+		"roster": renderRoster(ro, rosterView{List: commands.List{MPC: mpc, Page: 1}}, issued),
+		"result": result(o),
+		"anchor": renderAnchor(requester, c, commands.Typed),
+	} {
+		if strings.Contains(m.Text, "<!") {
+			t.Errorf("%s: notification text carries a raw special mention: %q", name, m.Text)
+		}
+		var blocks []map[string]any
+		_ = json.Unmarshal(mustJSON(t, m.Blocks), &blocks)
+		walkText(blocks, func(typ, text string) {
+			if typ == "mrkdwn" && (strings.Contains(text, "<!") || strings.Contains(text, "*bold*") || strings.Contains(text, "`code`")) {
+				t.Errorf("%s: user or Plivo data in mrkdwn: %q", name, text)
+			}
+		})
+	}
+}
+
+// walkText calls f for every text object in decoded blocks.
+func walkText(v any, f func(typ, text string)) {
+	switch x := v.(type) {
+	case map[string]any:
+		if typ, ok := x["type"].(string); ok {
+			if text, ok := x["text"].(string); ok {
+				f(typ, text)
+			}
+		}
+		for _, child := range x {
+			walkText(child, f)
+		}
+	case []map[string]any:
+		for _, child := range x {
+			walkText(child, f)
+		}
+	case []any:
+		for _, child := range x {
+			walkText(child, f)
+		}
+	}
+}
+
+func TestSlackResponseURL(t *testing.T) {
+	for _, tt := range []struct {
+		url  string
+		want bool
+	}{
+		{"https://hooks.slack.com/commands/T1/2/x", true},
+		{"https://hooks.slack-gov.com/actions/T1/2/x", true},
+		{"https://example.slack.com/x", true},
+		{"http://hooks.slack.com/commands/T1/2/x", false},
+		{"https://hooks.slack.com:8443/x", false},
+		{"https://hooks.slack.com.evil.example/x", false},
+		{"https://evilslack.com/x", false},
+		{"https://user:pw@hooks.slack.com/x", false},
+		{"https://127.0.0.1/response/1", false},
+		{"not a url", false},
+	} {
+		if got := SlackResponseURL(tt.url); got != tt.want {
+			t.Errorf("SlackResponseURL(%q) = %v, want %v", tt.url, got, tt.want)
+		}
+	}
+}
