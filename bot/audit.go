@@ -23,7 +23,7 @@ type auditPoster struct {
 }
 
 func newAuditPoster(b *Bot, channel string) *auditPoster {
-	return &auditPoster{b: b, channel: channel, queue: make(chan string, DefaultAuditQueueSize)}
+	return &auditPoster{b: b, channel: channel, queue: make(chan string, defaultAuditQueueSize)}
 }
 
 // enqueue queues a summary without ever blocking.

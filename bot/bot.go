@@ -28,16 +28,16 @@ import (
 
 // Defaults for Config.
 const (
-	DefaultQueueSize       = 10000
+	defaultQueueSize       = 10000
 	DefaultWorkers         = 64
-	DefaultDoubleTapWindow = 5 * time.Second
-	DefaultShutdownGrace   = 20 * time.Second
-	DefaultPingTimeout     = 30 * time.Second
-	DefaultReconnectRate   = 1 // apps.connections.open calls per second
-	DefaultReconnectBurst  = 3
-	DefaultAuditQueueSize  = 1000
-	DefaultConnections     = 2
-	DefaultTimedDefault    = 2 * time.Minute
+	defaultDoubleTapWindow = 5 * time.Second
+	defaultShutdownGrace   = 20 * time.Second
+	defaultPingTimeout     = 30 * time.Second
+	defaultReconnectRate   = 1 // apps.connections.open calls per second
+	defaultReconnectBurst  = 3
+	defaultAuditQueueSize  = 1000
+	defaultConnections     = 2
+	defaultTimedDefault    = 2 * time.Minute
 	// MaxConnections is Slack's limit of Socket Mode connections per app.
 	MaxConnections  = 10
 	envelopeMemory  = 15 * time.Minute
@@ -154,17 +154,17 @@ func New(cfg Config) (*Bot, error) {
 	if !strings.HasSuffix(cfg.APIURL, "/") {
 		cfg.APIURL += "/"
 	}
-	setDefault(&cfg.QueueSize, DefaultQueueSize)
+	setDefault(&cfg.QueueSize, defaultQueueSize)
 	setDefault(&cfg.Workers, DefaultWorkers)
 	setDefault(&cfg.CommandTimeout, commands.DefaultTimeout)
 	setDefault(&cfg.ButtonMaxAge, commands.DefaultButtonMaxAge)
-	setDefault(&cfg.DoubleTapWindow, DefaultDoubleTapWindow)
-	setDefault(&cfg.ShutdownGrace, DefaultShutdownGrace)
-	setDefault(&cfg.PingTimeout, DefaultPingTimeout)
-	setDefault(&cfg.ReconnectRate, DefaultReconnectRate)
-	setDefault(&cfg.ReconnectBurst, DefaultReconnectBurst)
-	setDefault(&cfg.Connections, DefaultConnections)
-	setDefault(&cfg.TimedDefault, DefaultTimedDefault)
+	setDefault(&cfg.DoubleTapWindow, defaultDoubleTapWindow)
+	setDefault(&cfg.ShutdownGrace, defaultShutdownGrace)
+	setDefault(&cfg.PingTimeout, defaultPingTimeout)
+	setDefault(&cfg.ReconnectRate, defaultReconnectRate)
+	setDefault(&cfg.ReconnectBurst, defaultReconnectBurst)
+	setDefault(&cfg.Connections, defaultConnections)
+	setDefault(&cfg.TimedDefault, defaultTimedDefault)
 	if cfg.Connections < 1 || cfg.Connections > MaxConnections {
 		return nil, fmt.Errorf("SLACK_CONNECTIONS must be between 1 and %d (Slack allows %d Socket Mode connections per app in total), got %d", MaxConnections, MaxConnections, cfg.Connections)
 	}
@@ -195,7 +195,7 @@ func New(cfg Config) (*Bot, error) {
 		claims:    cfg.Claims,
 	}
 	if b.claims == nil {
-		b.claims = NewLocalClaims()
+		b.claims = newLocalClaims()
 	}
 	b.replyBase, b.stopReplies = context.WithCancel(context.Background())
 	b.guard = newConnectGuard(base.Transport, cfg.ReconnectRate, cfg.ReconnectBurst, cfg.Logger, cfg.Metrics)
@@ -302,7 +302,7 @@ func (b *Bot) Run(ctx context.Context) error {
 		go func() { socketErr <- c.smc.RunContext(socketCtx) }()
 		loops.Go(func() { c.eventLoop(loopCtx) })
 	}
-	loops.Go(func() { b.svc.RunTimers(loopCtx, b.TimerSurface) })
+	loops.Go(func() { b.svc.RunTimers(loopCtx, b.timerSurfaceOf) })
 
 	var runErr error
 	running := len(b.conns)

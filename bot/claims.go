@@ -17,21 +17,21 @@ type Claims interface {
 	Claim(ctx context.Context, key string, ttl time.Duration) (first bool)
 }
 
-// LocalClaims is the in-process Claims.
-type LocalClaims struct {
+// localClaims is the in-process Claims.
+type localClaims struct {
 	mu      sync.Mutex
 	expires map[string]time.Time
 	swept   time.Time
 	now     func() time.Time
 }
 
-// NewLocalClaims returns an empty in-process Claims.
-func NewLocalClaims() *LocalClaims {
-	return &LocalClaims{expires: map[string]time.Time{}, now: time.Now}
+// newLocalClaims returns an empty in-process Claims.
+func newLocalClaims() *localClaims {
+	return &localClaims{expires: map[string]time.Time{}, now: time.Now}
 }
 
 // Claim implements Claims.
-func (c *LocalClaims) Claim(_ context.Context, key string, ttl time.Duration) bool {
+func (c *localClaims) Claim(_ context.Context, key string, ttl time.Duration) bool {
 	now := c.now()
 	c.mu.Lock()
 	defer c.mu.Unlock()

@@ -19,9 +19,9 @@ type timerSurface struct {
 	t commands.Timer
 }
 
-// TimerSurface returns where a timer's revert is answered; pass it to
+// timerSurfaceOf returns where a timer's revert is answered; pass it to
 // commands.Service.RunTimers.
-func (b *Bot) TimerSurface(t commands.Timer) commands.Surface { return timerSurface{b: b, t: t} }
+func (b *Bot) timerSurfaceOf(t commands.Timer) commands.Surface { return timerSurface{b: b, t: t} }
 
 // Begin implements commands.Surface.
 func (timerSurface) Begin(context.Context, commands.Outcome) {}

@@ -37,8 +37,8 @@ var actionNames = map[Action]string{
 	Mute: "mute", Unmute: "unmute", Hold: "hold", Unhold: "unhold", Coach: "coach", Uncoach: "uncoach",
 }
 
-// ParseAction returns the action named s (case-insensitive).
-func ParseAction(s string) (Action, bool) {
+// parseAction returns the action named s (case-insensitive).
+func parseAction(s string) (Action, bool) {
 	s = strings.ToLower(s)
 	for a, name := range actionNames {
 		if name == s {

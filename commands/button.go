@@ -13,8 +13,8 @@ import (
 // crafted value gets exactly the validation a typed command gets.
 const buttonVersion = "v1"
 
-// MaxButtonValue is Block Kit's limit on a button value.
-const MaxButtonValue = 2000
+// maxButtonValue is Block Kit's limit on a button value.
+const maxButtonValue = 2000
 
 // DefaultButtonMaxAge is how old a button may be before a click is refused.
 const DefaultButtonMaxAge = time.Hour
@@ -38,7 +38,7 @@ func DecodeButton(value string) (Button, error) { return Grammar{}.DecodeButton(
 // like typed text. A button carries a Change, List, Calls or CancelTimer.
 // Errors are *UsageError.
 func (g Grammar) DecodeButton(value string) (Button, error) {
-	if len(value) > MaxButtonValue {
+	if len(value) > maxButtonValue {
 		return Button{}, usagef("this button's value is too long (%d bytes)", len(value))
 	}
 	version, rest, ok := strings.Cut(value, "|")

@@ -24,9 +24,9 @@ type CallList struct {
 	Fetched   time.Time `json:"fetched"`
 }
 
-// CallsCacheTTL is how long the live calls are reused: ten supervisors
+// callsCacheTTL is how long the live calls are reused: ten supervisors
 // refreshing cost one Plivo request, not ten.
-const CallsCacheTTL = 3 * time.Second
+const callsCacheTTL = 3 * time.Second
 
 const callsCacheKey = "mpcbot:calls:v1"
 
@@ -93,13 +93,13 @@ func (s *Service) fetchLiveCalls(ctx context.Context) (CallList, error) {
 		l.Calls = append(l.Calls, LiveCall{Name: m.Name, UUID: m.UUID, Status: string(m.Status), Since: since})
 	}
 	if raw, err := json.Marshal(l); err == nil {
-		s.Cache.Set(ctx, callsCacheKey, raw, CallsCacheTTL)
+		s.Cache.Set(ctx, callsCacheKey, raw, callsCacheTTL)
 	}
 	return l, nil
 }
 
-// LocalCache is the in-process Cache.
-type LocalCache struct {
+// localCache is the in-process Cache.
+type localCache struct {
 	mu      sync.Mutex
 	entries map[string]cacheEntry
 	now     func() time.Time
@@ -110,13 +110,13 @@ type cacheEntry struct {
 	expires time.Time
 }
 
-// NewLocalCache returns an empty in-process Cache.
-func NewLocalCache() *LocalCache {
-	return &LocalCache{entries: map[string]cacheEntry{}, now: time.Now}
+// newLocalCache returns an empty in-process Cache.
+func newLocalCache() *localCache {
+	return &localCache{entries: map[string]cacheEntry{}, now: time.Now}
 }
 
 // Get implements Cache.
-func (c *LocalCache) Get(_ context.Context, key string) ([]byte, bool) {
+func (c *localCache) Get(_ context.Context, key string) ([]byte, bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	e, ok := c.entries[key]
@@ -128,7 +128,7 @@ func (c *LocalCache) Get(_ context.Context, key string) ([]byte, bool) {
 }
 
 // Set implements Cache.
-func (c *LocalCache) Set(_ context.Context, key string, value []byte, ttl time.Duration) {
+func (c *localCache) Set(_ context.Context, key string, value []byte, ttl time.Duration) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.entries[key] = cacheEntry{value: value, expires: c.now().Add(ttl)}

@@ -31,7 +31,7 @@ type Calls struct {
 // CancelTimer asks to cancel the pending revert of a timed change (the
 // "Cancel timer" button, or `/mpc cancel-timer <id>` typed).
 type CancelTimer struct {
-	// ID is the timer's id: 1 to MaxTimerIDLength lowercase letters and
+	// ID is the timer's id: 1 to maxTimerIDLength lowercase letters and
 	// digits.
 	ID string
 }

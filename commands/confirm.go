@@ -5,20 +5,17 @@ import (
 	"strings"
 )
 
-// ConfirmRule is the one rule for asking before a change runs: a change to
+// confirmRule is the one rule for asking before a change runs: a change to
 // all members of a call with more live members than AllAbove (0: any call)
 // is confirmed first, typed (a question with a Confirm button) or clicked
 // (Slack's confirm dialog on the button).
-type ConfirmRule struct {
+type confirmRule struct {
 	AllAbove int
 }
 
-// DefaultConfirmAllAbove is the default MPC_CONFIRM_ALL_ABOVE.
-const DefaultConfirmAllAbove = 5
-
 // Ask reports whether c must be confirmed before it runs in a call with
 // live members; live < 0 means the count is not known.
-func (r ConfirmRule) Ask(c Change, live int) bool {
+func (r confirmRule) ask(c Change, live int) bool {
 	if !c.All() || c.Confirmed {
 		return false
 	}
@@ -37,9 +34,9 @@ type Prompt struct {
 // (marked Confirmed when the dialog is the confirmation) and the dialog to
 // show first, nil when none. live is the call's live member count when
 // known (< 0 otherwise). Coach changes always warn that Plivo plays a beep.
-func (r ConfirmRule) ButtonPrompt(c Change, live int) (Change, *Prompt) {
+func (r confirmRule) ButtonPrompt(c Change, live int) (Change, *Prompt) {
 	var p *Prompt
-	if r.Ask(c, live) {
+	if r.ask(c, live) {
 		c.Confirmed = true
 		who := "every participant"
 		if live > 0 {

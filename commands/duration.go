@@ -8,9 +8,9 @@ import (
 	"unicode/utf8"
 )
 
-// DefaultTimedMax is the default MPC_TIMED_MAX: the longest `for <duration>`
+// defaultTimedMax is the default MPC_TIMED_MAX: the longest `for <duration>`
 // a timed change may ask for.
-const DefaultTimedMax = time.Hour
+const defaultTimedMax = time.Hour
 
 // MinTimed is the shortest `for <duration>`.
 const MinTimed = time.Second

@@ -105,7 +105,7 @@ func checkCommand(t *testing.T, g Grammar, input string, cmd Command) {
 		if c.Inverse().Timed() || c.WithMembers(c.Members...).Timed() {
 			t.Fatalf("Parse(%q): Inverse or WithMembers is timed", input)
 		}
-		if len(c.Actions) == 0 || len(c.Members) == 0 || len(c.Members) > MaxMembers {
+		if len(c.Actions) == 0 || len(c.Members) == 0 || len(c.Members) > maxMembers {
 			t.Fatalf("Parse(%q): bad change %#v", input, c)
 		}
 		for _, m := range c.Members {
@@ -144,7 +144,7 @@ func FuzzParse(f *testing.F) {
 		cmd, err := Parse(input)
 		longCmd, longErr := long.Parse(input)
 		if err != nil {
-			if !IsUsage(err) {
+			if !isUsage(err) {
 				t.Fatalf("Parse(%q) error %T is not a usage error", input, err)
 			}
 			if !utf8.ValidString(err.Error()) && utf8.ValidString(input) {
@@ -152,7 +152,7 @@ func FuzzParse(f *testing.F) {
 			}
 			// A longer maximum accepts more, and only timed changes beyond 1h.
 			if longErr == nil {
-				if c, ok := longCmd.(Change); !ok || c.For <= DefaultTimedMax {
+				if c, ok := longCmd.(Change); !ok || c.For <= defaultTimedMax {
 					t.Fatalf("Parse(%q) failed (%v) but parses with a 3h maximum to %#v", input, err, longCmd)
 				}
 				checkCommand(t, long, input, longCmd)
@@ -186,7 +186,7 @@ func FuzzDecodeButton(f *testing.F) {
 	f.Fuzz(func(t *testing.T, value string) {
 		b, err := DecodeButton(value)
 		if err != nil {
-			if !IsUsage(err) {
+			if !isUsage(err) {
 				t.Fatalf("DecodeButton(%q) error %T is not a usage error", value, err)
 			}
 			return
@@ -215,7 +215,7 @@ func TestButtonRoundTripAndAge(t *testing.T) {
 		t.Fatal(err)
 	}
 	v := EncodeButton(c, issued)
-	if len(v) > MaxButtonValue {
+	if len(v) > maxButtonValue {
 		t.Fatalf("value too long: %d", len(v))
 	}
 	b, err := DecodeButton(v)
@@ -273,7 +273,7 @@ func TestDecodeButtonRejects(t *testing.T) {
 	for _, v := range []string{
 		"", "hold x all", "v2|1700000000|hold x all", "v1|abc|hold x all", "v1|0|hold x all",
 		"v1|1700000000|help", "v1|1700000000|", "v1|1700000000|hold ../x all",
-		"v1|1700000000|coach x all", "v1|1700000000|" + strings.Repeat("x", MaxButtonValue),
+		"v1|1700000000|coach x all", "v1|1700000000|" + strings.Repeat("x", maxButtonValue),
 		"v1|1700000000| ", "v1|1700000000|?", "v1|1700000000|hold x 1 for 2h", "v1|1700000000|cancel-timer a_b",
 	} {
 		if b, err := DecodeButton(v); err == nil {

@@ -81,14 +81,8 @@ type groupLookup struct {
 	waiting int // callers waiting, for tests
 }
 
-// NewGroupCache returns a cache over fetch with the given TTL (≤ 0 means
-// DefaultGroupTTL) and the other settings at their defaults.
-func NewGroupCache(fetch GroupFetcher, ttl time.Duration, logger *slog.Logger) *GroupCache {
-	return NewGroupCacheWithConfig(fetch, GroupCacheConfig{TTL: ttl, Logger: logger})
-}
-
-// NewGroupCacheWithConfig returns a cache over fetch configured by cfg.
-func NewGroupCacheWithConfig(fetch GroupFetcher, cfg GroupCacheConfig) *GroupCache {
+// NewGroupCache returns a cache over fetch configured by cfg.
+func NewGroupCache(fetch GroupFetcher, cfg GroupCacheConfig) *GroupCache {
 	if cfg.TTL <= 0 {
 		cfg.TTL = DefaultGroupTTL
 	}

@@ -37,7 +37,7 @@ func TestGroupCacheOutageUsesLastKnown(t *testing.T) {
 	t.Parallel()
 	var logs lockedBuffer
 	src := &fetchScript{members: []string{"U1"}}
-	c := NewGroupCache(src.fetch, time.Minute, slog.New(slog.NewTextHandler(&logs, nil)))
+	c := NewGroupCache(src.fetch, GroupCacheConfig{TTL: time.Minute, Logger: slog.New(slog.NewTextHandler(&logs, nil))})
 	clock := &fakeClock{now: time.Unix(1000, 0)}
 	c.now = clock.Now
 
@@ -78,7 +78,7 @@ func TestGroupCacheOutageUsesLastKnown(t *testing.T) {
 func TestGroupCacheNeverFetchedFailsClosed(t *testing.T) {
 	t.Parallel()
 	src := &fetchScript{err: errors.New("slack down")}
-	c := NewGroupCache(src.fetch, time.Minute, nil)
+	c := NewGroupCache(src.fetch, GroupCacheConfig{TTL: time.Minute})
 	p, err := NewPolicy(PolicyConfig{Supervisors: []string{"SGRP"}, Groups: c})
 	if err != nil {
 		t.Fatal(err)
@@ -95,7 +95,7 @@ func TestGroupCacheNeverFetchedFailsClosed(t *testing.T) {
 func TestGroupCacheStaleServedWhileRefreshing(t *testing.T) {
 	t.Parallel()
 	src := &fetchScript{members: []string{"U1"}}
-	c := NewGroupCache(src.fetch, time.Minute, nil)
+	c := NewGroupCache(src.fetch, GroupCacheConfig{TTL: time.Minute})
 	clock := &fakeClock{now: time.Unix(1000, 0)}
 	c.now = clock.Now
 	ctx := context.Background()
@@ -204,7 +204,7 @@ func TestGroupCacheSingleFlight(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
 			src := newGate(tt.members, tt.err)
-			c := NewGroupCache(src.fetch, time.Minute, nil)
+			c := NewGroupCache(src.fetch, GroupCacheConfig{TTL: time.Minute})
 			const callers = 20
 			type result struct {
 				members map[string]bool
@@ -238,7 +238,7 @@ func TestGroupCacheSingleFlight(t *testing.T) {
 func TestGroupCacheCallerGivingUpLeavesLookupToOthers(t *testing.T) {
 	t.Parallel()
 	src := newGate([]string{"U1"}, nil)
-	c := NewGroupCache(src.fetch, time.Minute, nil)
+	c := NewGroupCache(src.fetch, GroupCacheConfig{TTL: time.Minute})
 	ctx, cancel := context.WithCancel(context.Background())
 	first := make(chan error, 1)
 	go func() {
@@ -286,7 +286,7 @@ func TestGroupCacheFailsClosedWithAge(t *testing.T) {
 			var logs lockedBuffer
 			src := &fetchScript{members: []string{"U1"}}
 			clock := &fakeClock{now: time.Unix(1000, 0)}
-			c := NewGroupCacheWithConfig(src.fetch, GroupCacheConfig{TTL: time.Minute, MaxStale: time.Hour,
+			c := NewGroupCache(src.fetch, GroupCacheConfig{TTL: time.Minute, MaxStale: time.Hour,
 				Logger: slog.New(slog.NewTextHandler(&logs, nil))})
 			c.now = clock.Now
 			ctx := context.Background()
@@ -317,7 +317,7 @@ func TestGroupCacheTooOldIsNotServed(t *testing.T) {
 	t.Parallel()
 	src := newGate([]string{"U2"}, nil)
 	clock := &fakeClock{now: time.Unix(1000, 0)}
-	c := NewGroupCacheWithConfig(src.fetch, GroupCacheConfig{TTL: time.Minute, MaxStale: 10 * time.Minute})
+	c := NewGroupCache(src.fetch, GroupCacheConfig{TTL: time.Minute, MaxStale: 10 * time.Minute})
 	c.now = clock.Now
 	// A membership fetched once, then nothing (the background refreshes hang).
 	c.mu.Lock()

@@ -147,7 +147,7 @@ func (o Outcome) Done() []plivo.Member {
 }
 
 // Line returns the field result as one line of text: "✅ mute: <Plivo's text>".
-func (f FieldResult) Line() string {
+func (f FieldResult) line() string {
 	mark := "✅"
 	if !f.OK {
 		mark = "❌"
@@ -199,7 +199,7 @@ func (o Outcome) ResultLines() []string {
 			prefix = "  "
 		}
 		for _, f := range r.Fields {
-			lines = append(lines, prefix+f.Line())
+			lines = append(lines, prefix+f.line())
 		}
 		if r.Err != nil {
 			ex := Explain(r.Err, o.Change.MPC)
@@ -274,7 +274,7 @@ func (o Outcome) Summary() string {
 	if where == "" {
 		where = "-"
 	}
-	line := fmt.Sprintf("%s %s by %s in %s via %s: %s", o.Status().Mark(), o.Change.Describe(), o.Requester.UserID, where, o.Source, o.Status())
+	line := fmt.Sprintf("%s %s by %s in %s via %s: %s", o.Status().mark(), o.Change.Describe(), o.Requester.UserID, where, o.Source, o.Status())
 	if len(res) > 0 {
 		line += " [" + strings.Join(res, ", ") + "]"
 	}

@@ -13,13 +13,13 @@ import (
 	"github.com/mpcbot/mpcbot/plivo"
 )
 
-// MaxTextLength bounds the command text mpcbot will parse. Slack allows
+// maxTextLength bounds the command text mpcbot will parse. Slack allows
 // longer messages, but no valid /mpc command comes near this.
-const MaxTextLength = 1000
+const maxTextLength = 1000
 
-// MaxMembers bounds the member ids of one command: an MPC has at most 10
+// maxMembers bounds the member ids of one command: an MPC has at most 10
 // live participants.
-const MaxMembers = 10
+const maxMembers = 10
 
 // UsageError is a command that cannot be understood. Problem says what is
 // wrong in words a user can act on; the correct usage is shown with it.
@@ -44,20 +44,20 @@ func Problem(err error) string {
 	return "the command could not be understood"
 }
 
-// IsUsage reports whether err is a *UsageError.
-func IsUsage(err error) bool {
+// isUsage reports whether err is a *UsageError.
+func isUsage(err error) bool {
 	var u *UsageError
 	return errors.As(err, &u)
 }
 
-// MaxTimerIDLength bounds the id of a timer (`cancel-timer <id>`).
-const MaxTimerIDLength = 32
+// maxTimerIDLength bounds the id of a timer (`cancel-timer <id>`).
+const maxTimerIDLength = 32
 
 // Grammar parses /mpc commands with the settings that come from
 // configuration. The zero value is the default grammar.
 type Grammar struct {
 	// TimedMax is the longest `for <duration>` allowed (MPC_TIMED_MAX);
-	// exactly TimedMax is allowed. 0 or less means DefaultTimedMax.
+	// exactly TimedMax is allowed. 0 or less means defaultTimedMax.
 	TimedMax time.Duration
 }
 
@@ -65,7 +65,7 @@ func (g Grammar) timedMax() time.Duration {
 	if g.TimedMax > 0 {
 		return g.TimedMax
 	}
-	return DefaultTimedMax
+	return defaultTimedMax
 }
 
 // storedGrammar parses command text mpcbot wrote itself (a stored timer's
@@ -92,8 +92,8 @@ func Parse(text string) (Command, error) { return Grammar{}.Parse(text) }
 // an MPC name or member id that is a Slack mention (<@U…>, <#C…>, <!here>)
 // is refused. Any error is a *UsageError.
 func (g Grammar) Parse(text string) (Command, error) {
-	if len(text) > MaxTextLength {
-		return nil, usagef("the command is %d characters long; no /mpc command needs more than %d", len(text), MaxTextLength)
+	if len(text) > maxTextLength {
+		return nil, usagef("the command is %d characters long; no /mpc command needs more than %d", len(text), maxTextLength)
 	}
 	if !utf8.ValidString(text) {
 		return nil, usagef("the command is not valid text (bad UTF-8)")
@@ -155,15 +155,15 @@ func parseCancelTimer(toks []token) (Command, error) {
 	}
 	id := strings.ToLower(toks[0].text)
 	if toks[0].quoted || !validTimerID(id) {
-		return nil, usagef("%s is not a timer id: ids are up to %d letters and digits, as on the *Cancel timer* button", code(toks[0].text), MaxTimerIDLength)
+		return nil, usagef("%s is not a timer id: ids are up to %d letters and digits, as on the *Cancel timer* button", code(toks[0].text), maxTimerIDLength)
 	}
 	return CancelTimer{ID: id}, nil
 }
 
-// validTimerID reports whether id is 1 to MaxTimerIDLength lowercase ASCII
+// validTimerID reports whether id is 1 to maxTimerIDLength lowercase ASCII
 // letters and digits.
 func validTimerID(id string) bool {
-	if id == "" || len(id) > MaxTimerIDLength {
+	if id == "" || len(id) > maxTimerIDLength {
 		return false
 	}
 	for i := 0; i < len(id); i++ {
@@ -308,7 +308,7 @@ func parseActions(t token) ([]Action, error) {
 	}
 	var as []Action
 	for _, part := range strings.FieldsFunc(t.text, isListSep) {
-		a, ok := ParseAction(part)
+		a, ok := parseAction(part)
 		if !ok {
 			msg := fmt.Sprintf("%s is not an action; actions are mute, unmute, hold, unhold, coach, uncoach", code(part))
 			if s := suggestAction(part); s != "" {
@@ -393,8 +393,8 @@ func parseMembers(t token) ([]plivo.Member, error) {
 			ms = append(ms, m)
 		}
 	}
-	if len(ms) > MaxMembers {
-		return nil, usagef("%d member ids given; an MPC has at most %d participants", len(ms), MaxMembers)
+	if len(ms) > maxMembers {
+		return nil, usagef("%d member ids given; an MPC has at most %d participants", len(ms), maxMembers)
 	}
 	return ms, nil
 }

@@ -192,7 +192,7 @@ func TestParseErrors(t *testing.T) {
 		{`cancel-timer "abc"`, "not a timer id"},
 		{"cancel-timer ab_c", "not a timer id"},
 		{"cancel-timer ábc", "not a timer id"},
-		{strings.Repeat("a", MaxTextLength+1), "characters long"},
+		{strings.Repeat("a", maxTextLength+1), "characters long"},
 		{"hold \xff all", "UTF-8"},
 		{`hold "a""b" all`, "space after"},
 	}
@@ -202,7 +202,7 @@ func TestParseErrors(t *testing.T) {
 			if err == nil {
 				t.Fatalf("Parse(%q) = %#v, want error containing %q", tt.text, got, tt.want)
 			}
-			if !IsUsage(err) {
+			if !isUsage(err) {
 				t.Fatalf("Parse(%q) error %T is not a *UsageError", tt.text, err)
 			}
 			if !strings.Contains(err.Error(), tt.want) {
@@ -352,7 +352,7 @@ func TestParseTimedErrors(t *testing.T) {
 			if err == nil {
 				t.Fatalf("Parse(%q) = %#v, want error containing %q", tt.text, got, tt.want)
 			}
-			if !IsUsage(err) {
+			if !isUsage(err) {
 				t.Fatalf("Parse(%q) error %T is not a *UsageError", tt.text, err)
 			}
 			if !strings.Contains(err.Error(), tt.want) {
@@ -509,7 +509,7 @@ func TestParseLinkErrors(t *testing.T) {
 		t.Run(tt.text, func(t *testing.T) {
 			t.Parallel()
 			got, err := Parse(tt.text)
-			if err == nil || !IsUsage(err) || !strings.Contains(err.Error(), tt.want) {
+			if err == nil || !isUsage(err) || !strings.Contains(err.Error(), tt.want) {
 				t.Fatalf("Parse(%q) = %#v, %v; want a usage error containing %q", tt.text, got, err, tt.want)
 			}
 		})

@@ -266,11 +266,11 @@ func (p *Policy) roleFor(ctx context.Context, userID string, need Role) (Role, e
 
 func (g grantList) direct(userID string) bool { return g.everyone || g.users[userID] }
 
-// RequiredRole returns the least role that may run cmd: nothing for Help,
+// requiredRole returns the least role that may run cmd: nothing for Help,
 // Supervisor for a change that coaches or uncoaches, Agent for everything
 // else (lists, live calls, other changes, cancelling a timer — the timer's
 // actions are checked when it is cancelled).
-func RequiredRole(cmd Command) Role {
+func requiredRole(cmd Command) Role {
 	switch c := cmd.(type) {
 	case Help:
 		return Stranger
@@ -283,7 +283,7 @@ func RequiredRole(cmd Command) Role {
 }
 
 // ChannelAllowed reports whether /mpc may be used in the channel.
-func (p *Policy) ChannelAllowed(channelID string) bool {
+func (p *Policy) channelAllowed(channelID string) bool {
 	if p == nil || len(p.channels) == 0 {
 		return true
 	}
@@ -297,14 +297,14 @@ func (p *Policy) ChannelAllowed(channelID string) bool {
 
 // Authorize decides whether r may run cmd. It returns nil when allowed, or
 // a Refusal (and any user-group lookup error, for the log). Help is always
-// allowed; see RequiredRole for the rest. User groups are looked up only
+// allowed; see requiredRole for the rest. User groups are looked up only
 // when the decision depends on them.
 func (p *Policy) Authorize(ctx context.Context, r Requester, cmd Command) (*Refusal, error) {
-	need := RequiredRole(cmd)
+	need := requiredRole(cmd)
 	if need == Stranger {
 		return nil, nil
 	}
-	if !p.ChannelAllowed(r.ChannelID) {
+	if !p.channelAllowed(r.ChannelID) {
 		return &Refusal{
 			Code:   RefusedChannel,
 			Reason: "/mpc can't be used in this channel.",

@@ -164,7 +164,7 @@ const (
 // agU + agentGroup, resolved through gated lookups.
 func gatedPolicy(t *testing.T, sup, agent *gate) (*Policy, *GroupCache) {
 	t.Helper()
-	c := NewGroupCache(gates{supGroup: sup, agentGroup: agent}.fetch, time.Minute, nil)
+	c := NewGroupCache(gates{supGroup: sup, agentGroup: agent}.fetch, GroupCacheConfig{TTL: time.Minute})
 	p, err := NewPolicy(PolicyConfig{Supervisors: []string{supU, supGroup}, Agents: []string{agU, agentGroup}, Groups: c})
 	if err != nil {
 		t.Fatal(err)

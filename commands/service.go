@@ -113,7 +113,7 @@ func (s *Service) init() {
 			s.Timers = NewLocalTimers()
 		}
 		if s.Cache == nil {
-			s.Cache = NewLocalCache()
+			s.Cache = newLocalCache()
 		}
 		if s.Logger == nil {
 			s.Logger = slog.New(slog.DiscardHandler)
@@ -135,10 +135,10 @@ func (s *Service) timeout() time.Duration {
 	return DefaultTimeout
 }
 
-func (s *Service) rule() ConfirmRule { return ConfirmRule{AllAbove: s.ConfirmAllAbove} }
+func (s *Service) rule() confirmRule { return confirmRule{AllAbove: s.ConfirmAllAbove} }
 
 // ButtonPrompt applies the confirmation rule to a button that runs c (see
-// ConfirmRule.ButtonPrompt); live < 0 when the count is unknown.
+// confirmRule.ButtonPrompt); live < 0 when the count is unknown.
 func (s *Service) ButtonPrompt(c Change, live int) (Change, *Prompt) {
 	return s.rule().ButtonPrompt(c, live)
 }
@@ -180,7 +180,7 @@ func (s *Service) Do(ctx context.Context, req Request, surface Surface) Outcome 
 			return s.finish(ctx, o, surface)
 		}
 	}
-	if s.rule().Ask(c, -1) {
+	if s.rule().ask(c, -1) {
 		live, err := s.countLive(ctx, c.MPC)
 		if err != nil {
 			o.Err = fmt.Errorf("%w: %w", errCountFailed, err)
@@ -188,7 +188,7 @@ func (s *Service) Do(ctx context.Context, req Request, surface Surface) Outcome 
 		}
 		o.LiveMembers = live
 	}
-	if s.rule().Ask(c, o.LiveMembers) {
+	if s.rule().ask(c, o.LiveMembers) {
 		o.Confirm = &Confirmation{LiveMembers: o.LiveMembers, Threshold: s.ConfirmAllAbove}
 		return s.finish(ctx, o, surface)
 	}

@@ -20,12 +20,8 @@ const (
 	StatusShutdown   Status = "shutdown"           // mpcbot stopped before starting it
 )
 
-// Statuses lists every Status, e.g. to pre-register metric labels.
-var Statuses = []Status{StatusOK, StatusPartial, StatusFailed, StatusRefused, StatusConfirm, StatusSkipped,
-	StatusCancelled, StatusUsageError, StatusDuplicate, StatusOverloaded, StatusBusy, StatusShutdown}
-
 // Mark returns the emoji shown before a line with this status.
-func (s Status) Mark() string {
+func (s Status) mark() string {
 	switch s {
 	case StatusOK:
 		return "✅"

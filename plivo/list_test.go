@@ -125,7 +125,7 @@ func TestListParticipantsFailures(t *testing.T) {
 		}, Internal, "does not advance", 1},
 		{"endless list", func(t *testing.T) *testServer {
 			return pagedServer(t, 1_000_000, plivoNext, nil)
-		}, Internal, "longer than", MaxParticipantPages},
+		}, Internal, "longer than", maxParticipantPages},
 		{"no objects key", func(t *testing.T) *testServer {
 			return sequenceServer(t, reply{status: 200, body: `{"meta":{"next":null}}`})
 		}, Internal, "participant list", 1},

@@ -14,10 +14,10 @@ import (
 	"time"
 )
 
-// MaxLiveMPCPages bounds how many pages (20 MPCs each) LiveMPCs fetches per
+// maxLiveMPCPages bounds how many pages (20 MPCs each) LiveMPCs fetches per
 // status: at most 100 initialized and 100 active MPCs, 10 requests. Beyond
 // that the list is marked Truncated.
-const MaxLiveMPCPages = 5
+const maxLiveMPCPages = 5
 
 // MPCStatus is the state of an MPC, in lower case whatever case Plivo
 // answered: initialized (created, waiting to start), active or ended.
@@ -55,7 +55,7 @@ type LiveMPCList struct {
 	// MPCs are the live MPCs: active first, then initialized; newest
 	// creation first within each (null creation times last).
 	MPCs []MPCSummary
-	// Truncated is set when Plivo had more live MPCs than MaxLiveMPCPages
+	// Truncated is set when Plivo had more live MPCs than maxLiveMPCPages
 	// pages of a status hold; the rest were not fetched.
 	Truncated bool
 	// Skipped counts the rows left out: an mpc_uuid that is not a uuid
@@ -66,7 +66,7 @@ type LiveMPCList struct {
 
 // LiveMPCs lists the account's live MPCs — initialized and active, both
 // live to a user — with List MPC (status=initialized, then status=active;
-// 20 per page, following the offsets for at most MaxLiveMPCPages pages
+// 20 per page, following the offsets for at most maxLiveMPCPages pages
 // each). Every page is a request through the limiter; ctx's deadline
 // (CallTimeout when it has none) bounds them all. An MPC that changes from
 // initialized to active between the two queries is listed once, as active.
@@ -123,7 +123,7 @@ func (c *Client) listMPCs(ctx context.Context, status MPCStatus) (rows []MPCSumm
 	op := operation{name: "list_mpcs"}
 	offset := 0
 	for page := 1; ; page++ {
-		if page > MaxLiveMPCPages {
+		if page > maxLiveMPCPages {
 			return rows, true, skipped, nil
 		}
 		query := url.Values{"status": {string(status)}, "limit": {"20"}, "offset": {strconv.Itoa(offset)}}.Encode()

@@ -166,7 +166,7 @@ func TestLiveMPCsFailures(t *testing.T) {
 }
 
 // The pages of a status are followed through meta.next, at most
-// MaxLiveMPCPages of them.
+// maxLiveMPCPages of them.
 func TestLiveMPCsPaging(t *testing.T) {
 	t.Parallel()
 	pagesOf := func(n int) []string {

@@ -7,11 +7,11 @@ import (
 	"net/url"
 )
 
-// MaxParticipantPages bounds how many pages ListParticipants fetches (20
+// maxParticipantPages bounds how many pages ListParticipants fetches (20
 // entries each). An MPC has at most 10 live participants, but the list keeps
 // one entry per join, so long calls with many rejoins can span a few pages;
 // more than this means the server is misbehaving.
-const MaxParticipantPages = 50
+const maxParticipantPages = 50
 
 // GetParticipant returns one participant of mpc by member id (not
 // AllMembers). An exited participant is returned with Live() false.
@@ -51,7 +51,7 @@ func (c *Client) getParticipant(ctx context.Context, mpc MPC, member Member, onc
 
 // ListParticipants returns every entry of mpc's participant list (one per
 // join, exited ones included), following pagination for at most
-// MaxParticipantPages pages. Every page is a separate request through the
+// maxParticipantPages pages. Every page is a separate request through the
 // rate limiter; the context's deadline bounds them all.
 func (c *Client) ListParticipants(ctx context.Context, mpc MPC) ([]Participant, error) {
 	ps, e := c.listParticipants(ctx, mpc, false)
@@ -75,9 +75,9 @@ func (c *Client) listParticipants(ctx context.Context, mpc MPC, once bool) ([]Pa
 	query := ""
 	offset := 0
 	for page := 1; ; page++ {
-		if page > MaxParticipantPages {
+		if page > maxParticipantPages {
 			return nil, &Error{Op: op.String(), Kind: Internal,
-				Message: fmt.Sprintf("the participant list is longer than %d pages", MaxParticipantPages)}
+				Message: fmt.Sprintf("the participant list is longer than %d pages", maxParticipantPages)}
 		}
 		x, e := c.newExchange(op, http.MethodGet, path, query, nil)
 		if e != nil {

@@ -11,6 +11,7 @@ import (
 
 	"github.com/caarlos0/env/v10"
 
+	"github.com/mpcbot/mpcbot/bot"
 	"github.com/mpcbot/mpcbot/commands"
 	"github.com/mpcbot/mpcbot/fleet"
 	"github.com/mpcbot/mpcbot/plivo"
@@ -99,7 +100,7 @@ func loadConfig(environ map[string]string, needs need) (Config, error) {
 		if cfg.SlackPingTimeout < time.Second {
 			bad("SLACK_PING_TIMEOUT", "is shorter than 1s")
 		}
-		if cfg.SlackConnections < 1 || cfg.SlackConnections > 10 {
+		if cfg.SlackConnections < 1 || cfg.SlackConnections > bot.MaxConnections {
 			bad("SLACK_CONNECTIONS", fmt.Sprintf("is %d", cfg.SlackConnections))
 		}
 	}

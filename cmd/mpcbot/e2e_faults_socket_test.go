@@ -163,8 +163,8 @@ func TestFaultFlappingLink(t *testing.T) {
 	t.Parallel()
 	h := startBot(t)
 	const (
-		burst  = 3 // bot.DefaultReconnectBurst
-		perSec = 1 // bot.DefaultReconnectRate
+		burst  = 3 // bot.defaultReconnectBurst
+		perSec = 1 // bot.defaultReconnectRate
 		// Calls to wait for: well past the burst, so that the rate is what
 		// is measured. A guard letting through more than twice perSec (or
 		// no guard) gets there sooner than the bound below allows.

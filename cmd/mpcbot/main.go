@@ -152,7 +152,7 @@ func NewMain(cfg Config, logger *slog.Logger) (*Main, error) {
 	}
 	// The group cache resolves through the bot's Slack client, which needs
 	// the policy that needs the cache: the fetcher looks the bot up late.
-	m.Groups = commands.NewGroupCacheWithConfig(func(ctx context.Context, id string) ([]string, error) {
+	m.Groups = commands.NewGroupCache(func(ctx context.Context, id string) ([]string, error) {
 		return m.Bot.GroupMembers(ctx, id)
 	}, commands.GroupCacheConfig{TTL: cfg.GroupTTL, MaxStale: cfg.GroupMaxStale, Logger: logger})
 	m.Policy, err = commands.NewPolicy(commands.PolicyConfig{
