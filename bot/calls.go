@@ -86,17 +86,17 @@ func callLine(c commands.LiveCall, now time.Time) string {
 	if len(short) > 8 {
 		short = short[:8]
 	}
-	line := fmt.Sprintf("📞 %s · %s", truncate(name, 80), truncate(short, 8))
-	switch {
+	state := "running"
+	switch d := now.Sub(c.Since); {
 	case c.Status != "active":
-		line += " · waiting to start"
-	case !c.Since.IsZero():
-		line += " · running " + commands.FormatDuration(now.Sub(c.Since).Truncate(time.Minute))
+		state = "waiting to start"
+	case c.Since.IsZero():
+	case d < time.Minute:
+		state = "just started"
+	default:
+		state += " " + commands.FormatDuration(d.Truncate(time.Minute))
 	}
-	if c.Status == "active" && !c.Since.IsZero() && now.Sub(c.Since) < time.Minute {
-		line = fmt.Sprintf("📞 %s · %s · just started", truncate(name, 80), truncate(short, 8))
-	}
-	return line
+	return fmt.Sprintf("📞 %s · %s · %s", truncate(name, 80), short, state)
 }
 
 // callBlocks renders the rows of a calls view with a Participants button

@@ -21,7 +21,6 @@ const (
 type homeState struct {
 	roster *commands.List
 	note   []slack.Block
-	text   string // the notes as text, for the log
 }
 
 // publishHome shows the Home tab to the requester: the live calls (or a
@@ -123,7 +122,7 @@ func (b *Bot) publishView(ctx context.Context, userID string, blocks []slack.Blo
 // publishHomeNote shows m to a user who clicked in the Home tab (which has
 // no response_url): on top of their Home view.
 func (b *Bot) publishHomeNote(ctx context.Context, j job, m message) {
-	b.publishHome(ctx, j, homeState{note: m.Blocks, text: m.Text})
+	b.publishHome(ctx, j, homeState{note: m.Blocks})
 }
 
 // homeSurface answers a change made in the Home tab: the Home view is
@@ -166,12 +165,12 @@ func (s *homeSurface) Answer(ctx context.Context, o commands.Outcome) commands.P
 	place := commands.Place{UserID: s.j.requester.UserID}
 	if !ran(o) {
 		note := s.b.privateMessage(o, "")
-		s.b.publishHome(ctx, s.j, homeState{roster: &l, note: note.Blocks, text: note.Text})
+		s.b.publishHome(ctx, s.j, homeState{roster: &l, note: note.Blocks})
 		return place
 	}
 	result := s.b.renderResult(o)
 	headline := renderNotice(o.Headline() + " · details in your messages with mpcbot")
-	s.b.publishHome(ctx, s.j, homeState{roster: &l, note: headline.Blocks, text: headline.Text})
+	s.b.publishHome(ctx, s.j, homeState{roster: &l, note: headline.Blocks})
 	a := <-s.anchored
 	if a.err != nil {
 		s.b.log.Warn("DM anchor not posted; posting the results alone", "envelope_id", s.j.envelopeID, "err", slackErrorCode(a.err))
