@@ -145,6 +145,12 @@ func TestRenderGolden(t *testing.T) {
 			Note: append([]string{holdAll.Headline()}, holdAll.ResultLines()...)}, issued)},
 		{"roster_big_page1", renderRoster(roster(t, 10, 150), rosterView{Prompt: testService.ButtonPrompt, TimedHold: 2 * time.Minute, List: commands.List{MPC: hold.MPC, Page: 1}, ViewerIsSupervisor: true}, issued)},
 		{"roster_big_page6", renderRoster(roster(t, 10, 150), rosterView{Prompt: testService.ButtonPrompt, TimedHold: 2 * time.Minute, List: commands.List{MPC: hold.MPC, Page: 6}}, issued)},
+		{"calls", renderCalls(commands.CallList{Fetched: issued, Calls: []commands.LiveCall{
+			{Name: "test_mpc_1", UUID: "4a0ab137-0000-4000-8000-000000000001", Status: "active", Since: issued.Add(-12 * time.Minute)},
+			{Name: "mpc 1000", UUID: "a5dc37a2-0000-4000-8000-000000000002", Status: "active", Since: issued.Add(-30 * time.Second)},
+			{Name: "onboarding-queue", UUID: "c1d57d22-0000-4000-8000-000000000003", Status: "initialized"},
+		}}, commands.Calls{}, placedEphemeral, issued)},
+		{"calls_empty", renderCalls(commands.CallList{Fetched: issued}, commands.Calls{Here: true}, placedByBot, issued)},
 		{"roster_empty", renderRoster(roster(t, 0, 0), rosterView{Prompt: testService.ButtonPrompt, TimedHold: 2 * time.Minute, List: commands.List{MPC: hold.MPC, Page: 1}}, issued)},
 	}
 	for _, tt := range tests {
