@@ -175,8 +175,8 @@ func TestFaultMixedRun(t *testing.T) {
 
 	plivoFaults := []plivotest.Fault{
 		{Status: 429, RetryAfter: "1"}, {Status: 429}, {Status: 500}, {Status: 502}, {Status: 503},
-		{Delay: mixedNoAnswer}, // longer than PLIVO_TIMEOUT: abandoned, not applied
-		{Delay: 300 * time.Millisecond},  // slow but in time
+		{Delay: mixedNoAnswer},          // longer than PLIVO_TIMEOUT: abandoned, not applied
+		{Delay: 300 * time.Millisecond}, // slow but in time
 		{Drop: true},
 		// Applied, but the answer is lost: the client must confirm by
 		// reading back, never send the same update again.
