@@ -53,10 +53,11 @@ type loadCommand struct {
 	id     string          // envelope id
 }
 
-// Timings of TestFaultMixedRun. An attempt Plivo answered but the client
-// gave up on (busy machine) may be applied after the client read the state
-// back and resent it: an update applied twice. So ordinary answers need a
-// wide margin under mixedPlivoTimeout, and the injected timeouts one above.
+// Timings of TestFaultMixedRun. An attempt the client gives up on while
+// the simulator is still at it (a stalled process on a busy machine) can
+// be applied after the client has read the state back and resent it: one
+// update applied twice. So ordinary answers get a wide margin below
+// mixedPlivoTimeout, and the injected timeouts one above it.
 const (
 	mixedPlivoTimeout = 3 * time.Second
 	mixedNoAnswer     = 5 * time.Second
