@@ -111,6 +111,9 @@ type Main struct {
 
 	httpServer *http.Server
 	listener   net.Listener
+	// clients are the pooled HTTP clients for Slack and Plivo; Close drops
+	// their idle connections.
+	clients []*http.Client
 }
 
 // NewMain wires the bot from cfg; it does not connect anywhere yet.
@@ -131,7 +134,7 @@ func NewMain(cfg Config, logger *slog.Logger) (*Main, error) {
 	pcfg := plivo.Config{
 		AuthID: cfg.PlivoAuthID, AuthToken: cfg.PlivoAuthToken, BaseURL: cfg.PlivoAPIURL,
 		Rate: rate.Limit(cfg.PlivoRate), Burst: cfg.PlivoBurst, Timeout: cfg.PlivoTimeout,
-		Observer: m.Metrics, Logger: logger, HTTPClient: pooledClient(0),
+		Observer: m.Metrics, Logger: logger, HTTPClient: m.pooledClient(0),
 	}
 	if cfg.RedisURL != "" {
 		// PLIVO_RATE and PLIVO_BURST are the fleet's budget: one bucket on
@@ -173,7 +176,7 @@ func NewMain(cfg Config, logger *slog.Logger) (*Main, error) {
 		Claims: m.claims(), AuditChannel: cfg.AuditChannel,
 		QueueSize: cfg.QueueSize, CommandTimeout: cfg.CommandTimeout, ButtonMaxAge: cfg.ButtonMaxAge,
 		DoubleTapWindow: cfg.DoubleTapWindow, ShutdownGrace: cfg.ShutdownGrace, PingTimeout: cfg.SlackPingTimeout,
-		Logger: logger, Metrics: m.Metrics, HTTPClient: pooledClient(30 * time.Second),
+		Logger: logger, Metrics: m.Metrics, HTTPClient: m.pooledClient(30 * time.Second),
 		ResponseURLAllowed: responseURLRule(cfg.SlackAPIURL),
 	})
 	if err != nil {
@@ -275,9 +278,13 @@ func (m *Main) Run(ctx context.Context) error {
 	return m.Bot.Run(ctx)
 }
 
-// Close stops the health server and leaves the fleet.
+// Close stops the health server, leaves the fleet and drops idle
+// connections to Slack and Plivo.
 func (m *Main) Close() error {
 	defer m.closeFleet()
+	for _, c := range m.clients {
+		defer c.CloseIdleConnections()
+	}
 	if m.httpServer == nil {
 		return nil
 	}
@@ -307,11 +314,13 @@ func responseURLRule(apiURL string) func(string) bool {
 // for every worker: http.DefaultTransport keeps two per host, so under load
 // most Slack and Plivo calls would open a new connection (and, in
 // production, a new TLS session).
-func pooledClient(timeout time.Duration) *http.Client {
+func (m *Main) pooledClient(timeout time.Duration) *http.Client {
 	t := http.DefaultTransport.(*http.Transport).Clone()
 	t.MaxIdleConnsPerHost = bot.DefaultWorkers
 	t.MaxIdleConns = 4 * bot.DefaultWorkers
-	return &http.Client{Transport: t, Timeout: timeout}
+	c := &http.Client{Transport: t, Timeout: timeout}
+	m.clients = append(m.clients, c)
+	return c
 }
 
 func runBot(ctx context.Context, env map[string]string, stderr io.Writer) int {
