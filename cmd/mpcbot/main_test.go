@@ -149,6 +149,17 @@ func TestConfigErrors(t *testing.T) {
 		{"negative threshold", map[string]string{"MPC_CONFIRM_ALL_ABOVE": "-1"}, []string{"MPC_CONFIRM_ALL_ABOVE is negative"}},
 		{"log settings", map[string]string{"LOG_LEVEL": "loud", "LOG_FORMAT": "xml"}, []string{"LOG_LEVEL is \"loud\"", "LOG_FORMAT is \"xml\""}},
 		{"busy port", map[string]string{"HTTP_ADDR": "256.0.0.1:99999"}, []string{"HTTP_ADDR"}},
+		{"too many connections", map[string]string{"SLACK_CONNECTIONS": "11"},
+			[]string{"SLACK_CONNECTIONS is 11", "10 Socket Mode connections per app in total"}},
+		{"no connection", map[string]string{"SLACK_CONNECTIONS": "0"}, []string{"SLACK_CONNECTIONS is 0"}},
+		{"timed maximum", map[string]string{"MPC_TIMED_MAX": "500ms"}, []string{"MPC_TIMED_MAX is shorter than 1s"}},
+		{"timed default below 1s", map[string]string{"MPC_TIMED_DEFAULT": "500ms"}, []string{"MPC_TIMED_DEFAULT is 500ms"}},
+		{"timed default above the maximum", map[string]string{"MPC_TIMED_MAX": "1m", "MPC_TIMED_DEFAULT": "2m"},
+			[]string{"MPC_TIMED_DEFAULT is 2m0s", "from 1s to MPC_TIMED_MAX"}},
+		{"group staleness", map[string]string{"MPC_GROUP_MAX_STALE": "0s"}, []string{"MPC_GROUP_MAX_STALE must be > 0"}},
+		{"redis scheme", map[string]string{"REDIS_URL": "http://user:hunter2secret@redis:6379/0"},
+			[]string{"REDIS_URL", "redis://"}},
+		{"redis url", map[string]string{"REDIS_URL": "redis://user:hunter2secret@[::1"}, []string{"REDIS_URL"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -169,6 +180,9 @@ func TestConfigErrors(t *testing.T) {
 				if !strings.Contains(stderr.String(), w) {
 					t.Errorf("stderr lacks %q:\n%s", w, stderr.String())
 				}
+			}
+			if strings.Contains(stderr.String(), "hunter2secret") {
+				t.Errorf("a password in REDIS_URL was printed:\n%s", stderr.String())
 			}
 		})
 	}
