@@ -68,7 +68,7 @@ type Config struct {
 	Connections int
 	// Claims makes redelivered envelopes and double taps run once; with
 	// several replicas it must be shared (default: this process only).
-	Claims Claims
+	Claims commands.Claims
 	// TimedDefault is the timed hold offered on roster rows (default 2m).
 	TimedDefault time.Duration
 	// ResponseURLAllowed reports whether a response_url may be posted to
@@ -124,8 +124,8 @@ type Bot struct {
 
 	pending     atomic.Int64 // accepted commands not yet finished
 	jobs        chan job
-	envelopes   *expiringSet // envelopes this process took (the ack path)
-	claims      Claims       // envelopes and taps, fleet-wide when shared
+	envelopes   *expiringSet    // envelopes this process took (the ack path)
+	claims      commands.Claims // envelopes and taps, fleet-wide when shared
 	audit       *auditPoster
 	guard       *connectGuard
 	appID       atomic.Pointer[string] // learnt from hello
@@ -195,7 +195,7 @@ func New(cfg Config) (*Bot, error) {
 		claims:    cfg.Claims,
 	}
 	if b.claims == nil {
-		b.claims = newLocalClaims()
+		b.claims = commands.NewLocalClaims()
 	}
 	b.replyBase, b.stopReplies = context.WithCancel(context.Background())
 	b.guard = newConnectGuard(base.Transport, cfg.ReconnectRate, cfg.ReconnectBurst, cfg.Logger, cfg.Metrics)

@@ -112,7 +112,7 @@ func Open(ctx context.Context, cfg Config) (*Fleet, error) {
 	f.replicas = []string{cfg.ReplicaID}
 	f.limiter = newLimiter(f)
 	f.inFlight = &InFlight{f: f, local: plivo.NewLocalInFlight()}
-	f.claims = &Claims{f: f, local: newLocalClaims()}
+	f.claims = &Claims{f: f, local: commands.NewLocalClaims()}
 	f.cache = &Cache{f: f}
 	f.timers = &Timers{f: f, shared: &redisTimers{f: f}, local: commands.NewLocalTimers(), doneLater: map[string]bool{}}
 
@@ -184,7 +184,7 @@ func (f *Fleet) Limiter() *Limiter { return f.limiter }
 // InFlight returns the fleet's log of updates in flight.
 func (f *Fleet) InFlight() *InFlight { return f.inFlight }
 
-// Claims returns the fleet's claims (bot.Claims).
+// Claims returns the fleet's claims (commands.Claims).
 func (f *Fleet) Claims() *Claims { return f.claims }
 
 // Cache returns the fleet's short cache (commands.Cache).

@@ -8,7 +8,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/mpcbot/mpcbot/bot"
 	"github.com/mpcbot/mpcbot/commands"
 	"github.com/mpcbot/mpcbot/fleet/redistest"
 	"github.com/mpcbot/mpcbot/plivo"
@@ -18,7 +17,7 @@ import (
 var (
 	_ plivo.Limiter       = (*Limiter)(nil)
 	_ plivo.InFlight      = (*InFlight)(nil)
-	_ bot.Claims          = (*Claims)(nil)
+	_ commands.Claims     = (*Claims)(nil)
 	_ commands.Cache      = (*Cache)(nil)
 	_ commands.TimerStore = (*Timers)(nil)
 )

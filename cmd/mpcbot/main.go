@@ -188,7 +188,7 @@ func NewMain(cfg Config, logger *slog.Logger) (*Main, error) {
 
 // claims is where envelopes and taps are claimed: the fleet's Redis, or
 // (nil) the bot's own memory.
-func (m *Main) claims() bot.Claims {
+func (m *Main) claims() commands.Claims {
 	if m.Fleet == nil {
 		return nil
 	}

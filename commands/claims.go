@@ -1,4 +1,4 @@
-package bot
+package commands
 
 import (
 	"context"
@@ -7,35 +7,36 @@ import (
 )
 
 // Claims remembers keys for a while so that one of several deliveries of
-// the same thing wins: a Socket Mode envelope Slack redelivers (maybe to
+// the same request wins: a Socket Mode envelope Slack redelivers (maybe to
 // another connection or replica), a second tap of the same button by the
-// same user. With several replicas it is shared by all of them; a store
-// that cannot be reached falls back to the process's own memory.
+// same person. With several replicas it is shared by all of them (on
+// Redis); a store that cannot be reached falls back to the process's own
+// memory, LocalClaims.
 type Claims interface {
 	// Claim records key for ttl and reports whether this caller is the
 	// first to claim it within that time.
 	Claim(ctx context.Context, key string, ttl time.Duration) (first bool)
 }
 
-// localClaims is the in-process Claims.
-type localClaims struct {
+// LocalClaims is the in-process Claims: an expiring set of keys.
+type LocalClaims struct {
 	mu      sync.Mutex
 	expires map[string]time.Time
 	swept   time.Time
 	now     func() time.Time
 }
 
-// newLocalClaims returns an empty in-process Claims.
-func newLocalClaims() *localClaims {
-	return &localClaims{expires: map[string]time.Time{}, now: time.Now}
+// NewLocalClaims returns an empty in-process Claims.
+func NewLocalClaims() *LocalClaims {
+	return &LocalClaims{expires: map[string]time.Time{}, now: time.Now}
 }
 
 // Claim implements Claims.
-func (c *localClaims) Claim(_ context.Context, key string, ttl time.Duration) bool {
+func (c *LocalClaims) Claim(_ context.Context, key string, ttl time.Duration) bool {
 	now := c.now()
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if now.Sub(c.swept) > time.Minute {
+	if now.Sub(c.swept) > time.Second {
 		for k, exp := range c.expires {
 			if !now.Before(exp) {
 				delete(c.expires, k)
