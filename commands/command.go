@@ -113,12 +113,20 @@ func (l List) Text() string {
 }
 
 // ActionsText returns the actions joined by commas ("mute,hold").
-func (c Change) ActionsText() string {
+func (c Change) ActionsText() string { return c.joinActions(Action.String, ",") }
+
+// actionPhrase returns the actions for a sentence: "mute + hold".
+func (c Change) actionPhrase() string { return c.joinActions(Action.String, " + ") }
+
+// ActionsTitle returns the actions as a label: "Unmute + Unhold".
+func (c Change) ActionsTitle() string { return c.joinActions(Action.Title, " + ") }
+
+func (c Change) joinActions(name func(Action) string, sep string) string {
 	names := make([]string, len(c.Actions))
 	for i, a := range c.Actions {
-		names[i] = a.String()
+		names[i] = name(a)
 	}
-	return strings.Join(names, ",")
+	return strings.Join(names, sep)
 }
 
 // MembersText returns the members joined by commas ("all", "101,102").

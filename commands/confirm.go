@@ -2,7 +2,6 @@ package commands
 
 import (
 	"fmt"
-	"strings"
 )
 
 // confirmRule is the one rule for asking before a change runs: a change to
@@ -46,7 +45,7 @@ func (r confirmRule) ButtonPrompt(c Change, live int) (Change, *Prompt) {
 			Text: fmt.Sprintf("This will %s %s of %s.", c.actionPhrase(), who, c.MPC)}
 	}
 	if c.Coaching() {
-		p = &Prompt{Title: "Coach mode", Yes: strings.ReplaceAll(c.ActionsText(), ",", " + "),
+		p = &Prompt{Title: "Coach mode", Yes: c.actionPhrase(),
 			Text: "Plivo plays a beep on the call when coach mode changes."}
 	}
 	return c, p

@@ -67,15 +67,6 @@ func (s *Service) FollowUps(o Outcome) []FollowUp {
 	return fs
 }
 
-// ActionsTitle returns the actions as a label: "Unmute + Unhold".
-func (c Change) ActionsTitle() string {
-	parts := make([]string, len(c.Actions))
-	for i, a := range c.Actions {
-		parts[i] = a.Title()
-	}
-	return strings.Join(parts, " + ")
-}
-
 // Title returns a short label for the change: "Unhold all", "Mute 101".
 func (c Change) Title() string {
 	t := c.ActionsTitle()

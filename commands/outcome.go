@@ -235,13 +235,6 @@ func (o Outcome) ConfirmQuestion() string {
 	return q
 }
 
-func (c Change) actionPhrase() string {
-	parts := make([]string, len(c.Actions))
-	for i, a := range c.Actions {
-		parts[i] = a.String()
-	}
-	return strings.Join(parts, " + ")
-}
 
 // RenderText renders the outcome as plain text for a terminal: the
 // headline, then the result lines.
