@@ -22,6 +22,9 @@ type homeState struct {
 	roster *commands.List
 	note   []slack.Block
 	text   string // the notes as text, for the log
+	// answers: the view answers another request (a change, a refusal, a
+	// notice) whose own audit record covers it.
+	answers bool
 }
 
 // publishHome shows the Home tab to the requester: the live calls (or a
@@ -72,7 +75,7 @@ func (b *Bot) publishHome(ctx context.Context, j job, st homeState) {
 		blocks = append(blocks[:1:1], append(st.note, blocks[1:]...)...)
 	}
 	b.publish(rctx, j, freshBlockIDs(message{Blocks: blocks}, issued).Blocks)
-	if j.kind == homeOpenedJob || j.viewID != "" {
+	if !st.answers && (j.kind == homeOpenedJob || j.viewID != "") {
 		b.auditOther(rctx, j.requester, commands.Home, what, status, j.envelopeID)
 	}
 }
@@ -123,7 +126,7 @@ func (b *Bot) publishView(ctx context.Context, userID string, blocks []slack.Blo
 // publishHomeNote shows m to a user who clicked in the Home tab (which has
 // no response_url): on top of their Home view.
 func (b *Bot) publishHomeNote(ctx context.Context, j job, m message) {
-	b.publishHome(ctx, j, homeState{note: m.Blocks, text: m.Text})
+	b.publishHome(ctx, j, homeState{note: m.Blocks, text: m.Text, answers: true})
 }
 
 // homeSurface answers a change made in the Home tab: the Home view is
@@ -166,12 +169,12 @@ func (s *homeSurface) Answer(ctx context.Context, o commands.Outcome) commands.P
 	place := commands.Place{UserID: s.j.requester.UserID}
 	if !ran(o) {
 		note := s.b.privateMessage(o, "")
-		s.b.publishHome(ctx, s.j, homeState{roster: &l, note: note.Blocks, text: note.Text})
+		s.b.publishHome(ctx, s.j, homeState{roster: &l, note: note.Blocks, text: note.Text, answers: true})
 		return place
 	}
 	result := s.b.renderResult(o)
 	headline := renderNotice(o.Headline() + " · details in your messages with mpcbot")
-	s.b.publishHome(ctx, s.j, homeState{roster: &l, note: headline.Blocks, text: headline.Text})
+	s.b.publishHome(ctx, s.j, homeState{roster: &l, note: headline.Blocks, text: headline.Text, answers: true})
 	a := <-s.anchored
 	if a.err != nil {
 		s.b.log.Warn("DM anchor not posted; posting the results alone", "envelope_id", s.j.envelopeID, "err", slackErrorCode(a.err))
