@@ -21,6 +21,9 @@ const (
 type homeState struct {
 	roster *commands.List
 	note   []slack.Block
+	// answers: the view answers another request (a change, a refusal, a
+	// notice) whose own audit record covers it.
+	answers bool
 }
 
 // publishHome shows the Home tab to the requester: the live calls (or a
@@ -71,7 +74,7 @@ func (b *Bot) publishHome(ctx context.Context, j job, st homeState) {
 		blocks = append(blocks[:1:1], append(st.note, blocks[1:]...)...)
 	}
 	b.publish(rctx, j, freshBlockIDs(message{Blocks: blocks}, issued).Blocks)
-	if j.kind == homeOpenedJob || j.viewID != "" {
+	if !st.answers && (j.kind == homeOpenedJob || j.viewID != "") {
 		b.auditOther(rctx, j.requester, commands.Home, what, status, j.envelopeID)
 	}
 }
@@ -122,7 +125,7 @@ func (b *Bot) publishView(ctx context.Context, userID string, blocks []slack.Blo
 // publishHomeNote shows m to a user who clicked in the Home tab (which has
 // no response_url): on top of their Home view.
 func (b *Bot) publishHomeNote(ctx context.Context, j job, m message) {
-	b.publishHome(ctx, j, homeState{note: m.Blocks})
+	b.publishHome(ctx, j, homeState{note: m.Blocks, answers: true})
 }
 
 // homeSurface answers a change made in the Home tab: the Home view is
@@ -165,12 +168,12 @@ func (s *homeSurface) Answer(ctx context.Context, o commands.Outcome) commands.P
 	place := commands.Place{UserID: s.j.requester.UserID}
 	if !ran(o) {
 		note := s.b.privateMessage(o, "")
-		s.b.publishHome(ctx, s.j, homeState{roster: &l, note: note.Blocks})
+		s.b.publishHome(ctx, s.j, homeState{roster: &l, note: note.Blocks, answers: true})
 		return place
 	}
 	result := s.b.renderResult(o)
 	headline := renderNotice(o.Headline() + " · details in your messages with mpcbot")
-	s.b.publishHome(ctx, s.j, homeState{roster: &l, note: headline.Blocks})
+	s.b.publishHome(ctx, s.j, homeState{roster: &l, note: headline.Blocks, answers: true})
 	a := <-s.anchored
 	if a.err != nil {
 		s.b.log.Warn("DM anchor not posted; posting the results alone", "envelope_id", s.j.envelopeID, "err", slackErrorCode(a.err))

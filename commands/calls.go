@@ -24,9 +24,9 @@ type CallList struct {
 	Fetched   time.Time `json:"fetched"`
 }
 
-// callsCacheTTL is how long the live calls are reused: ten supervisors
+// CallsCacheTTL is how long the live calls are reused: ten supervisors
 // refreshing cost one Plivo request, not ten.
-const callsCacheTTL = 3 * time.Second
+const CallsCacheTTL = 3 * time.Second
 
 const callsCacheKey = "mpcbot:calls:v1"
 
@@ -93,7 +93,7 @@ func (s *Service) fetchLiveCalls(ctx context.Context) (CallList, error) {
 		l.Calls = append(l.Calls, LiveCall{Name: m.Name, UUID: m.UUID, Status: string(m.Status), Since: since})
 	}
 	if raw, err := json.Marshal(l); err == nil {
-		s.Cache.Set(ctx, callsCacheKey, raw, callsCacheTTL)
+		s.Cache.Set(ctx, callsCacheKey, raw, CallsCacheTTL)
 	}
 	return l, nil
 }
