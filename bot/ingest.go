@@ -166,10 +166,16 @@ func (b *Bot) onInteractive(conn *connection, evt socketmode.Event) {
 	}
 	viewID := ""
 	if cb.Container.Type == "view" || cb.View.Type == slack.VTHomeTab {
+		// A click in the Home tab: no channel (the channel allowlist does
+		// not apply there) and no response_url.
 		viewID = firstNonEmpty(cb.Container.ViewID, cb.View.ID)
 		if viewID == "" {
 			viewID = "home"
 		}
+		channel = ""
+	} else if channel == "" {
+		b.log.Warn("ignored a click with neither a channel nor a view", "envelope_id", req.EnvelopeID)
+		return
 	}
 	r := commands.Requester{UserID: cb.User.ID, UserName: firstNonEmpty(cb.User.Name, cb.User.Username), ChannelID: channel}
 	for _, a := range cb.ActionCallback.BlockActions {
@@ -219,8 +225,9 @@ func (b *Bot) onEventsAPI(conn *connection, evt socketmode.Event) {
 		b.log.Warn("Home tab not published: overloaded", "user_id", opened.User)
 		return
 	}
+	// The Home tab is not a channel: the channel allowlist does not apply.
 	b.jobs <- job{kind: homeOpenedJob, envelopeID: req.EnvelopeID, received: received,
-		requester: commands.Requester{UserID: opened.User, ChannelID: opened.Channel}}
+		requester: commands.Requester{UserID: opened.User}}
 }
 
 func firstNonEmpty(ss ...string) string {

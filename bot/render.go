@@ -286,6 +286,9 @@ type rosterView struct {
 	// ViewerIsSupervisor shows Coach buttons on a panel only its viewer sees.
 	ViewerIsSupervisor bool
 	Note               []string
+	// NoteActions are offered with the note (the Cancel timer of a timed
+	// change made from the panel).
+	NoteActions []commands.FollowUp
 	// Prompt applies the confirmation rule to a row's button.
 	Prompt func(c commands.Change, live int) (commands.Change, *commands.Prompt)
 	// TimedHold is the timed hold offered on rows of members not on hold
@@ -320,6 +323,9 @@ func rosterBlocks(ro commands.Roster, v rosterView, issued time.Time, changeActi
 	blocks = append(blocks, slack.NewContextBlock("summary", plain(summary, maxSectionText)))
 	if len(v.Note) > 0 {
 		blocks = append(blocks, plainSections(bound(v.Note))...)
+	}
+	if bs := followUpButtons(v.NoteActions, issued, changeAction); len(bs) > 0 {
+		blocks = append(blocks, slack.NewActionBlock("note.next", bs...))
 	}
 	text := []string{escape(fmt.Sprintf("Participants of %s: %s", name, summary))}
 

@@ -125,6 +125,13 @@ func (s *panelSurface) Answer(ctx context.Context, o commands.Outcome) commands.
 		return place
 	}
 	v := s.b.rosterView(ctx, s.j, s.v.List, s.v.Placement, note)
+	// A timed change made here can be cancelled here (the rows' own
+	// buttons undo it now).
+	for _, f := range o.FollowUps {
+		if _, ok := f.Command.(commands.CancelTimer); ok {
+			v.NoteActions = append(v.NoteActions, f)
+		}
+	}
 	s.b.deliverRoster(ctx, s.j, ro, v, true)
 	return place
 }

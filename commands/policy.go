@@ -282,9 +282,11 @@ func requiredRole(cmd Command) Role {
 	return Agent
 }
 
-// ChannelAllowed reports whether /mpc may be used in the channel.
+// channelAllowed reports whether /mpc may be used in the channel. A
+// request with no channel comes from the app's Home tab, a personal
+// surface the allowlist does not restrict (roles still apply).
 func (p *Policy) channelAllowed(channelID string) bool {
-	if p == nil || len(p.channels) == 0 {
+	if p == nil || len(p.channels) == 0 || channelID == "" {
 		return true
 	}
 	for _, c := range p.channels {
