@@ -150,51 +150,59 @@ func sendDoubleTaps(ctx context.Context, s *slacktest.Server, cmds []sentCommand
 	return res
 }
 
+// tapSeen is what a pair's user saw: results in the thread after the
+// taps, answers through the taps' own envelopes (response_url, ack,
+// dispatch_failed), and among those the "tapped twice" notices.
+type tapSeen struct{ ran, notices, dupNotices int }
+
+// seenTaps sorts msgs into what each pair's user saw.
+func seenTaps(pairs []tapPair, msgs []slacktest.Message) []tapSeen {
+	out := make([]tapSeen, len(pairs))
+	for i, p := range pairs {
+		for _, m := range msgs {
+			switch {
+			case m.Method == "chat.postMessage" && m.ThreadTS == p.thread && m.Time.After(p.sent):
+				out[i].ran++
+			case (m.Method == "response_url" || m.Method == "dispatch_failed" || m.Method == "ack") &&
+				(m.EnvelopeID == p.first || m.EnvelopeID == p.second):
+				out[i].notices++
+				if strings.Contains(m.Text, commands.DuplicateText) {
+					out[i].dupNotices++
+				}
+			}
+		}
+	}
+	return out
+}
+
+// complete reports whether both taps of the pair were answered.
+func (x tapSeen) complete() bool { return x.ran+x.notices >= 2 }
+
 // judge waits (up to limit) until both taps of every pair have an
-// outcome, then sorts the pairs. A tap's outcome is a result in the
-// thread (not attributable to one tap of the pair) or a private answer
-// through its response_url.
+// outcome, then sorts the pairs: clean (one result in the thread, one
+// "tapped twice"), both ran, or incomplete.
 func (res *tapResult) judge(ctx context.Context, s *slacktest.Server, limit time.Duration) {
 	if len(res.pairs) == 0 {
 		return
 	}
-	type seen struct{ ran, notices, dupNotices int }
-	look := func() []seen {
-		msgs := s.Messages()
-		out := make([]seen, len(res.pairs))
-		for i, p := range res.pairs {
-			for _, m := range msgs {
-				switch {
-				case m.Method == "chat.postMessage" && m.ThreadTS == p.thread && m.Time.After(p.sent):
-					out[i].ran++
-				case (m.Method == "response_url" || m.Method == "dispatch_failed" || m.Method == "ack") &&
-					(m.EnvelopeID == p.first || m.EnvelopeID == p.second):
-					out[i].notices++
-					if strings.Contains(m.Text, commands.DuplicateText) {
-						out[i].dupNotices++
-					}
-				}
-			}
-		}
-		return out
-	}
 	deadline := time.Now().Add(limit)
-	var st []seen
-	for {
-		st = look()
-		complete := true
-		for _, x := range st {
-			if x.ran+x.notices < 2 {
-				complete = false
-			}
+	for time.Now().Before(deadline) && ctx.Err() == nil {
+		done := true
+		for _, x := range seenTaps(res.pairs, s.Messages()) {
+			done = done && x.complete()
 		}
-		if complete || time.Now().After(deadline) || ctx.Err() != nil {
+		if done {
 			break
 		}
 		time.Sleep(200 * time.Millisecond)
 	}
 	time.Sleep(time.Second) // let a late second answer show
-	for _, x := range look() {
+	res.tally(seenTaps(res.pairs, s.Messages()))
+}
+
+// tally counts the pairs by what their users saw.
+func (res *tapResult) tally(seen []tapSeen) {
+	for _, x := range seen {
 		switch {
 		case x.ran >= 2:
 			res.BothRan++
