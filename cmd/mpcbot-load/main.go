@@ -29,7 +29,8 @@
 //     fleet-wide rate still within burst + rate × T.
 //
 // -pprof DIR builds the bot with a profiling endpoint added at build time
-// (the bot's source has none) and writes a CPU profile of each ack phase;
+// (the bot's source has none) and writes a CPU profile and an execution
+// trace of each ack phase;
 // -bot-cpus and -driver-cpus pin the bot processes and this program to
 // CPUs (taskset), e.g. to measure the bot on one core of its own.
 //
@@ -97,6 +98,9 @@ type options struct {
 	outageAfter     time.Duration
 	outageDown      time.Duration
 	outageFlood     time.Duration
+
+	quiet     float64
+	quietWait time.Duration
 
 	pprofDir   string
 	botCPUs    string
@@ -253,7 +257,9 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 	fs.DurationVar(&o.outageAfter, "outage-after", 8*time.Second, "in the outage phase, Redis is killed this long after the flood starts")
 	fs.DurationVar(&o.outageDown, "outage", 10*time.Second, "how long Redis stays down in the outage phase")
 	fs.DurationVar(&o.outageFlood, "outage-flood", 30*time.Second, "how long the flood of the outage phase sends (at -flood-rate)")
-	fs.StringVar(&o.pprofDir, "pprof", "", "build the bot with a profiling endpoint and write a CPU profile of every ack phase (of the first replica) into this directory")
+	fs.Float64Var(&o.quiet, "quiet", 0, "before each ack phase sends, wait until the other processes on the machine use at most this many cores over a second (0: do not wait); for a shared machine")
+	fs.DurationVar(&o.quietWait, "quiet-wait", 2*time.Minute, "the longest -quiet waits before sending anyway (the report says so)")
+	fs.StringVar(&o.pprofDir, "pprof", "", "build the bot with a profiling endpoint and write a CPU profile and a 1 s execution trace of every ack phase (of the first replica) into this directory")
 	fs.StringVar(&o.botCPUs, "bot-cpus", "", "run every bot process pinned to these CPUs (taskset -c list, e.g. 1); combine with -env GOMAXPROCS=1")
 	fs.StringVar(&o.driverCPUs, "driver-cpus", "", "pin this program — the fake Slack, the Plivo simulator and the sender — to these CPUs (taskset -a -c list, e.g. 0)")
 	fs.StringVar(&o.logLevel, "log-level", "info", "LOG_LEVEL of the bot")
@@ -330,6 +336,8 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 		return nil, errors.New("durations must be > 0")
 	case o.fleetAckRate <= 0 || o.refreshRate <= 0:
 		return nil, errors.New("rates must be > 0")
+	case o.quiet < 0 || o.quietWait < 0:
+		return nil, errors.New("-quiet and -quiet-wait must be ≥ 0")
 	case o.replicas < 1 || o.redeliverEvery < 0 || o.doubleTaps < 0:
 		return nil, errors.New("-replicas must be ≥ 1, -redeliver-every and -double-taps ≥ 0")
 	case o.replicas*connectionsPerBot(o, worldConfig{}) > 10:

@@ -191,6 +191,24 @@ func (m meter) stop() usage {
 	return u
 }
 
+// waitQuiet waits, up to limit, until the processes other than the bots
+// and this one use at most cores over a second; it returns how long it
+// waited and whether the machine went quiet.
+func waitQuiet(ctx context.Context, cores float64, limit time.Duration, pids []int) (time.Duration, bool) {
+	start := time.Now()
+	for time.Since(start) < limit {
+		m := newMeter(pids...)
+		if !sleepCtx(ctx, time.Second) {
+			break
+		}
+		u := m.stop()
+		if u.Others.Seconds()/u.Wall.Seconds() <= cores {
+			return time.Since(start), true
+		}
+	}
+	return time.Since(start), false
+}
+
 // settleIdle lets freshly started bots settle, then reads the first one's
 // memory.
 func settleIdle(w *world, d time.Duration) memory {
@@ -213,7 +231,12 @@ type ackResult struct {
 	Idle, End memory
 	CPU       usage
 	LogLines  int
-	// Profile is the CPU profile written during the sending (-pprof).
+	// QuietWait is how long the phase waited for the rest of the machine
+	// to go quiet (-quiet), and Quiet whether it did in time.
+	QuietWait time.Duration
+	Quiet     bool
+	// Profile is where the CPU profile and execution trace written during
+	// the sending start (-pprof): Profile+".cpu.pprof", Profile+".trace".
 	Profile string
 	Err     error
 }
@@ -256,10 +279,13 @@ func runAckPhase(ctx context.Context, o *options, spec ackSpec) ackResult {
 	n := int(spec.rate * o.ackDuration.Seconds())
 	profiled := make(chan error, 1)
 	if w.pprofAddr != "" {
-		res.Profile = filepath.Join(o.pprofDir, name+".cpu.pprof")
-		go func() { profiled <- cpuProfile(ctx, w.pprofAddr, o.ackDuration, res.Profile) }()
+		res.Profile = filepath.Join(o.pprofDir, name)
+		go func() { profiled <- profiles(ctx, w.pprofAddr, o.ackDuration, res.Profile) }()
 	} else {
 		profiled <- nil
+	}
+	if o.quiet > 0 {
+		res.QuietWait, res.Quiet = waitQuiet(ctx, o.quiet, o.quietWait, w.pids())
 	}
 	m := newMeter(w.pids()...)
 	cmds, send := sendOpenLoop(ctx, w.slack, n, spec.rate, text, nil)

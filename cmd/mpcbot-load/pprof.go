@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -64,35 +65,52 @@ func pprofOverlay(ctx context.Context, dir string) (string, error) {
 	return path, nil
 }
 
-// cpuProfile fetches a CPU profile of d from a bot built with -pprof and
-// writes it to path. Run it alongside the load it should profile.
-func cpuProfile(ctx context.Context, addr string, d time.Duration, path string) error {
+// profiles fetches, from a bot built with -pprof, a CPU profile of d into
+// base+".cpu.pprof" and, in the middle of d, an execution trace of a
+// second into base+".trace" (go tool trace: where goroutines waited to
+// run). Run it alongside the load it should profile.
+func profiles(ctx context.Context, addr string, d time.Duration, base string) error {
+	traced := make(chan error, 1)
+	go func() {
+		if !sleepCtx(ctx, d/2) {
+			traced <- ctx.Err()
+			return
+		}
+		traced <- fetchProfile(ctx, addr, "trace", time.Second, base+".trace")
+	}()
+	err := fetchProfile(ctx, addr, "profile", d, base+".cpu.pprof")
+	return errors.Join(err, <-traced)
+}
+
+// fetchProfile fetches /debug/pprof/<kind>?seconds=… for d and writes it
+// to path.
+func fetchProfile(ctx context.Context, addr, kind string, d time.Duration, path string) error {
 	secs := max(1, int((d+time.Second-1)/time.Second))
-	url := fmt.Sprintf("http://%s/debug/pprof/profile?seconds=%d", addr, secs)
+	url := fmt.Sprintf("http://%s/debug/pprof/%s?seconds=%d", addr, kind, secs)
 	ctx, cancel := context.WithTimeout(ctx, d+30*time.Second)
 	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
 	if err != nil {
-		return fmt.Errorf("CPU profile: %w", err)
+		return fmt.Errorf("pprof %s: %w", kind, err)
 	}
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
-		return fmt.Errorf("CPU profile: %w", err)
+		return fmt.Errorf("pprof %s: %w", kind, err)
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
-		return fmt.Errorf("CPU profile: %s", resp.Status)
+		return fmt.Errorf("pprof %s: %s", kind, resp.Status)
 	}
 	f, err := os.Create(path)
 	if err != nil {
-		return fmt.Errorf("CPU profile: %w", err)
+		return fmt.Errorf("pprof %s: %w", kind, err)
 	}
 	if _, err := io.Copy(f, resp.Body); err != nil {
 		f.Close()
-		return fmt.Errorf("CPU profile %s: %w", path, err)
+		return fmt.Errorf("pprof %s: writing %s: %w", kind, path, err)
 	}
 	if err := f.Close(); err != nil {
-		return fmt.Errorf("CPU profile %s: %w", path, err)
+		return fmt.Errorf("pprof %s: writing %s: %w", kind, path, err)
 	}
 	return nil
 }

@@ -182,7 +182,7 @@ func (r *report) fleetAckSection(p printer) {
 		p("| %d | %g/s | %d | %d (%.0f/s, %s) | %s | %s | %s | %d / %d | %s | %s |",
 			a.Replicas, a.Rate, a.Run, a.Send.Sent, a.Send.rate(), ms(a.Send.MaxBehind),
 			ms(a.Acks.Latency.P50), ms(a.Acks.Latency.P99), ms(a.Acks.Latency.Max),
-			a.Acks.Late, a.Acks.Missing, outcomeCell(a.Outcomes), a.CPU)
+			a.Acks.Late, a.Acks.Missing, outcomeCell(a.Outcomes), cpuCell(a))
 	}
 	p("")
 	one, fleet := p99sOf(r.fleetAcks, 1), p99sOf(r.fleetAcks, r.opts.replicas)
