@@ -133,6 +133,9 @@ func fleetChecks(p printer, s spread, redelivered, redeliverFailed int, taps tap
 	}
 	p("| fleet check | result |")
 	p("|---|---|")
+	if s.Unserved > 0 {
+		per = append(per, fmt.Sprintf("by none: %d", s.Unserved))
+	}
 	p("| commands served per replica (audit records) | %s |", strings.Join(per, ", "))
 	p("| commands served by two replicas | %d %s |", s.Twice, tick(s.Twice == 0))
 	p("| envelopes delivered again once acked (to another connection) | %d (%d could not be) |", redelivered, redeliverFailed)
