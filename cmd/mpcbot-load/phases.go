@@ -277,15 +277,16 @@ func runAckPhase(ctx context.Context, o *options, spec ackSpec) ackResult {
 		text = changeText(customer(w))
 	}
 	n := int(spec.rate * o.ackDuration.Seconds())
-	profiled := make(chan error, 1)
-	if w.pprofAddr != "" {
-		res.Profile = filepath.Join(o.pprofDir, name)
-		go func() { profiled <- profiles(ctx, w.pprofAddr, o.ackDuration, res.Profile) }()
-	} else {
-		profiled <- nil
-	}
 	if o.quiet > 0 {
 		res.QuietWait, res.Quiet = waitQuiet(ctx, o.quiet, o.quietWait, w.pids())
+	}
+	profiled := make(chan error, 1)
+	if w.pprofAddr != "" {
+		base := filepath.Join(o.pprofDir, name)
+		res.Profile = base
+		go func() { profiled <- profiles(ctx, w.pprofAddr, o.ackDuration, base) }()
+	} else {
+		profiled <- nil
 	}
 	m := newMeter(w.pids()...)
 	cmds, send := sendOpenLoop(ctx, w.slack, n, spec.rate, text, nil)
