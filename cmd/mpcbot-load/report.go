@@ -114,20 +114,20 @@ func (r *report) markdown() string {
 		p("")
 		p("Target: p99 ≤ %s at 500/s. `change` = alternating mute/unmute of one member (empty ack, then anchor, Plivo update and thread reply, limiter out of the way); `help` = answered in the ack payload.", ms(targetAckP99))
 		p("")
-		p("| rate | command | run | sent (achieved rate, max slip) | p50 | p99 | max | late > 3 s / missing | one outcome each | CPU used (cores) | target p99 |")
-		p("|---:|---|---:|---|---:|---:|---:|---|---|---|---|")
+		p("| rate | command | run | sent (achieved rate, max slip) | p50 | p90 | p99 | max | late > 3 s / missing | one outcome each | CPU used (cores) | target p99 |")
+		p("|---:|---|---:|---|---:|---:|---:|---:|---|---|---|---|")
 		for _, a := range r.acks {
 			if a.Err != nil && a.Send.Sent == 0 {
-				p("| %g/s | %s | %d | failed: %s | | | | | | | |", a.Rate, a.Kind, a.Run, oneLine(a.Err))
+				p("| %g/s | %s | %d | failed: %s | | | | | | | | |", a.Rate, a.Kind, a.Run, oneLine(a.Err))
 				continue
 			}
 			target := "n/a"
 			if a.Rate >= 500 {
 				target = yes(a.Acks.Latency.P99 <= targetAckP99)
 			}
-			p("| %g/s | %s | %d | %d (%.0f/s, %s) | %s | %s | %s | %d / %d | %s | %s | %s |",
+			p("| %g/s | %s | %d | %d (%.0f/s, %s) | %s | %s | %s | %s | %d / %d | %s | %s | %s |",
 				a.Rate, a.Kind, a.Run, a.Send.Sent, a.Send.rate(), ms(a.Send.MaxBehind),
-				ms(a.Acks.Latency.P50), ms(a.Acks.Latency.P99), ms(a.Acks.Latency.Max),
+				ms(a.Acks.Latency.P50), ms(a.Acks.Latency.P90), ms(a.Acks.Latency.P99), ms(a.Acks.Latency.Max),
 				a.Acks.Late, a.Acks.Missing, outcomeCell(a.Outcomes), cpuCell(a), target)
 		}
 		p("")

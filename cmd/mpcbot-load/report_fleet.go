@@ -175,16 +175,16 @@ func (r *report) fleetMarkdown(p printer) {
 func (r *report) fleetAckSection(p printer) {
 	p("## Fleet: ack latency, one replica vs %d (both with Redis, same run, taking turns)", r.opts.replicas)
 	p("")
-	p("| replicas | rate | run | sent (achieved rate, max slip) | p50 | p99 | max | late / missing | one outcome each | CPU used (cores; bots summed) |")
-	p("|---:|---:|---:|---|---:|---:|---:|---|---|---|")
+	p("| replicas | rate | run | sent (achieved rate, max slip) | p50 | p90 | p99 | max | late / missing | one outcome each | CPU used (cores; bots summed) |")
+	p("|---:|---:|---:|---|---:|---:|---:|---:|---|---|---|")
 	for _, a := range r.fleetAcks {
 		if a.Err != nil && a.Send.Sent == 0 {
-			p("| %d | %g/s | %d | failed: %s | | | | | | |", a.Replicas, a.Rate, a.Run, oneLine(a.Err))
+			p("| %d | %g/s | %d | failed: %s | | | | | | | |", a.Replicas, a.Rate, a.Run, oneLine(a.Err))
 			continue
 		}
-		p("| %d | %g/s | %d | %d (%.0f/s, %s) | %s | %s | %s | %d / %d | %s | %s |",
+		p("| %d | %g/s | %d | %d (%.0f/s, %s) | %s | %s | %s | %s | %d / %d | %s | %s |",
 			a.Replicas, a.Rate, a.Run, a.Send.Sent, a.Send.rate(), ms(a.Send.MaxBehind),
-			ms(a.Acks.Latency.P50), ms(a.Acks.Latency.P99), ms(a.Acks.Latency.Max),
+			ms(a.Acks.Latency.P50), ms(a.Acks.Latency.P90), ms(a.Acks.Latency.P99), ms(a.Acks.Latency.Max),
 			a.Acks.Late, a.Acks.Missing, outcomeCell(a.Outcomes), cpuCell(a))
 	}
 	p("")
