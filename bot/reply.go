@@ -173,6 +173,15 @@ const maxSlackResponse = 1 << 20
 // classification serves every call.
 func (b *Bot) webAPI(ctx context.Context, method string, form url.Values) (slackResponse, error) {
 	var r slackResponse
+	// The client's timeout rides on the context, and the call goes through
+	// a client without one: behind a wrapped transport (the connect guard)
+	// net/http enforces a client Timeout with a goroutine per request,
+	// which on a busy core queues ahead of the acks.
+	if t := b.httpClient.Timeout; t > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, t)
+		defer cancel()
+	}
 	body := form.Encode()
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, b.cfg.APIURL+method, strings.NewReader(body))
 	if err != nil {
@@ -180,7 +189,7 @@ func (b *Bot) webAPI(ctx context.Context, method string, form url.Values) (slack
 	}
 	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 	req.Header.Set("Authorization", "Bearer "+b.cfg.BotToken)
-	resp, err := b.httpClient.Do(req)
+	resp, err := (&http.Client{Transport: b.httpClient.Transport}).Do(req)
 	if err != nil {
 		var ue *url.Error
 		if errors.As(err, &ue) {

@@ -22,8 +22,10 @@ type sentCommand struct {
 // outcome is what a user saw as the answer to one command.
 type outcome struct {
 	// Kind is "ack" (an ack payload: help, usage error, overloaded),
-	// "thread" (a reply under the command's anchor), "response_url" or
-	// "ephemeral" (chat.postEphemeral).
+	// "thread" (a reply under the command's anchor), "response_url",
+	// "ephemeral" (chat.postEphemeral), "dispatch_failed" (Slack found no
+	// open connection and told the user) or "ack_timeout" (no ack within
+	// Slack's 3 s: the user saw Slack's error, whatever came later).
 	Kind string
 	Text string
 	At   time.Time
@@ -39,6 +41,8 @@ type tally struct {
 	Anchors map[string]int
 	// Stray counts messages that answer none of the commands.
 	Stray int
+	// anchorOwner maps an anchor's ts to the envelope id of its command.
+	anchorOwner map[string]string
 }
 
 // anchorUser reads the requester out of an anchor's text, "<@U…> asked: …".
@@ -50,14 +54,13 @@ var anchorUser = regexp.MustCompile(`^<@([UW][A-Z0-9]+)> (?:asked|clicked):`)
 // its user. Anchors themselves are not outcomes: they say what was asked,
 // not what happened.
 func tallyOutcomes(cmds []sentCommand, msgs []slacktest.Message) tally {
-	t := tally{Outcomes: map[string][]outcome{}, Anchors: map[string]int{}}
+	t := tally{Outcomes: map[string][]outcome{}, Anchors: map[string]int{}, anchorOwner: map[string]string{}}
 	byUser := make(map[string]string, len(cmds))
 	known := make(map[string]bool, len(cmds))
 	for _, c := range cmds {
 		byUser[c.UserID] = c.EnvelopeID
 		known[c.EnvelopeID] = true
 	}
-	anchorOwner := map[string]string{} // anchor ts → envelope id
 	add := func(envelopeID string, o outcome) {
 		if envelopeID == "" || !known[envelopeID] {
 			t.Stray++
@@ -67,7 +70,7 @@ func tallyOutcomes(cmds []sentCommand, msgs []slacktest.Message) tally {
 	}
 	for _, m := range msgs {
 		switch {
-		case m.Method == "ack" || m.Method == "response_url":
+		case m.Method == "ack" || m.Method == "response_url" || m.Method == "dispatch_failed":
 			add(m.EnvelopeID, outcome{Kind: m.Method, Text: m.Text, At: m.Time})
 		case m.Method == "chat.postMessage" && m.ThreadTS == "":
 			sub := anchorUser.FindStringSubmatch(m.Text)
@@ -75,10 +78,10 @@ func tallyOutcomes(cmds []sentCommand, msgs []slacktest.Message) tally {
 				t.Stray++
 				continue
 			}
-			anchorOwner[m.TS] = byUser[sub[1]]
+			t.anchorOwner[m.TS] = byUser[sub[1]]
 			t.Anchors[byUser[sub[1]]]++
 		case m.Method == "chat.postMessage":
-			add(anchorOwner[m.ThreadTS], outcome{Kind: "thread", Text: m.Text, At: m.Time})
+			add(t.anchorOwner[m.ThreadTS], outcome{Kind: "thread", Text: m.Text, At: m.Time})
 		case m.Method == "chat.postEphemeral":
 			add(byUser[m.User], outcome{Kind: "ephemeral", Text: m.Text, At: m.Time})
 		default:
@@ -86,6 +89,49 @@ func tallyOutcomes(cmds []sentCommand, msgs []slacktest.Message) tally {
 		}
 	}
 	return t
+}
+
+// addAckTimeouts adds an "ack_timeout" outcome to every command whose
+// envelope was not acknowledged within Slack's deadline (a delivery
+// unacked for 3 s, or a late ack): Slack shows the user an error then.
+func (t tally) addAckTimeouts(cmds []sentCommand, records []slacktest.EnvelopeRecord) {
+	byID := make(map[string]slacktest.EnvelopeRecord, len(records))
+	for _, r := range records {
+		byID[r.ID] = r
+	}
+	for _, c := range cmds {
+		r, ok := byID[c.EnvelopeID]
+		if !ok || !r.TimedOut {
+			continue
+		}
+		at := c.Sent
+		if len(r.Deliveries) > 0 {
+			at = r.Deliveries[0].At
+		}
+		t.Outcomes[c.EnvelopeID] = append(t.Outcomes[c.EnvelopeID], outcome{Kind: "ack_timeout", Text: "operation_timeout", At: at})
+	}
+}
+
+// observe tallies what the fake Slack shows of cmds: messages and ack
+// timeouts.
+func observe(s *slacktest.Server, cmds []sentCommand) tally {
+	t := tallyOutcomes(cmds, s.Messages())
+	t.addAckTimeouts(cmds, s.Envelopes())
+	return t
+}
+
+// countKind counts the commands with at least one outcome of kind.
+func (t tally) countKind(cmds []sentCommand, kind string) int {
+	n := 0
+	for _, cmd := range cmds {
+		for _, o := range t.Outcomes[cmd.EnvelopeID] {
+			if o.Kind == kind {
+				n++
+				break
+			}
+		}
+	}
+	return n
 }
 
 // outcomeCounts says how many commands had no outcome, exactly one, or

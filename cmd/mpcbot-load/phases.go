@@ -2,7 +2,9 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"time"
@@ -50,11 +52,17 @@ func changeText(member string) func(i int) string {
 // ones (an open loop: replies never slow the sender). Sends happen from
 // one goroutine, so if a send itself takes longer than the interval the
 // schedule slips; sendStats says by how much.
-func sendOpenLoop(ctx context.Context, s *slacktest.Server, n int, rate float64, text func(i int) string) ([]sentCommand, sendStats) {
+//
+// onSent, if not nil, is called after each send (it must be quick).
+func sendOpenLoop(ctx context.Context, s *slacktest.Server, n int, rate float64, text func(i int) string, onSent func(i int, c sentCommand)) ([]sentCommand, sendStats) {
+	return sendOpenLoopFrom(ctx, time.Now(), s, n, rate, text, onSent)
+}
+
+// sendOpenLoopFrom is sendOpenLoop with the schedule starting at start.
+func sendOpenLoopFrom(ctx context.Context, start time.Time, s *slacktest.Server, n int, rate float64, text func(i int) string, onSent func(i int, c sentCommand)) ([]sentCommand, sendStats) {
 	cmds := make([]sentCommand, 0, n)
 	var st sendStats
 	interval := time.Duration(float64(time.Second) / rate)
-	start := time.Now()
 	for i := range n {
 		if ctx.Err() != nil {
 			break
@@ -69,6 +77,9 @@ func sendOpenLoop(ctx context.Context, s *slacktest.Server, n int, rate float64,
 		c.EnvelopeID = s.SendSlashCommand(slacktest.SlashCommand{UserID: c.UserID, Text: c.Text})
 		c.Sent = time.Now()
 		cmds = append(cmds, c)
+		if onSent != nil {
+			onSent(i, c)
+		}
 	}
 	st.Sent = len(cmds)
 	st.Elapsed = time.Since(start)
@@ -127,13 +138,13 @@ func waitAcks(ctx context.Context, s *slacktest.Server, cmds []sentCommand, limi
 func waitOutcomes(ctx context.Context, s *slacktest.Server, cmds []sentCommand, limit time.Duration) tally {
 	deadline := time.Now().Add(limit)
 	for time.Now().Before(deadline) && ctx.Err() == nil {
-		if tallyOutcomes(cmds, s.Messages()).counts(cmds).None == 0 {
+		if observe(s, cmds).counts(cmds).None == 0 {
 			break
 		}
 		time.Sleep(250 * time.Millisecond)
 	}
 	time.Sleep(time.Second)
-	return tallyOutcomes(cmds, s.Messages())
+	return observe(s, cmds)
 }
 
 // usage is the CPU the bot, this process (the fakes and the driver) and
@@ -154,27 +165,55 @@ func (u usage) String() string {
 
 // meter measures CPU use from its creation to stop.
 type meter struct {
-	pid                   int
+	pids                  []int
 	start                 time.Time
 	bot0, driver0, total0 time.Duration
 }
 
-func newMeter(pid int) meter {
-	bot, _ := cpuTime(pid)
-	return meter{pid: pid, start: time.Now(), bot0: bot, driver0: selfCPU(), total0: systemBusy()}
+// newMeter starts measuring the CPU of the bot processes pids (summed),
+// this process and the rest of the machine.
+func newMeter(pids ...int) meter {
+	return meter{pids: pids, start: time.Now(), bot0: botsCPU(pids), driver0: selfCPU(), total0: systemBusy()}
+}
+
+func botsCPU(pids []int) time.Duration {
+	var sum time.Duration
+	for _, pid := range pids {
+		d, _ := cpuTime(pid)
+		sum += d
+	}
+	return sum
 }
 
 func (m meter) stop() usage {
-	bot, _ := cpuTime(m.pid)
-	u := usage{Wall: time.Since(m.start), Bot: bot - m.bot0, Driver: selfCPU() - m.driver0}
+	u := usage{Wall: time.Since(m.start), Bot: botsCPU(m.pids) - m.bot0, Driver: selfCPU() - m.driver0}
 	u.Others = systemBusy() - m.total0 - u.Bot - u.Driver
 	return u
 }
 
-// settleIdle lets a freshly started bot settle, then reads its memory.
+// waitQuiet waits, up to limit, until the processes other than the bots
+// and this one use at most cores over a second; it returns how long it
+// waited and whether the machine went quiet.
+func waitQuiet(ctx context.Context, cores float64, limit time.Duration, pids []int) (time.Duration, bool) {
+	start := time.Now()
+	for time.Since(start) < limit {
+		m := newMeter(pids...)
+		if !sleepCtx(ctx, time.Second) {
+			break
+		}
+		u := m.stop()
+		if u.Others.Seconds()/u.Wall.Seconds() <= cores {
+			return time.Since(start), true
+		}
+	}
+	return time.Since(start), false
+}
+
+// settleIdle lets freshly started bots settle, then reads the first one's
+// memory.
 func settleIdle(w *world, d time.Duration) memory {
 	time.Sleep(d)
-	m, _ := readMemory(w.pid())
+	m, _ := readMemory(w.bot().pid())
 	return m
 }
 
@@ -184,24 +223,48 @@ type ackResult struct {
 	Run       int
 	Kind      string
 	Rate      float64
+	Replicas  int
+	Redis     bool
 	Send      sendStats
 	Acks      ackStats
 	Outcomes  outcomeCounts
 	Idle, End memory
 	CPU       usage
 	LogLines  int
-	Err       error
+	// QuietWait is how long the phase waited for the rest of the machine
+	// to go quiet (-quiet), and Quiet whether it did in time.
+	QuietWait time.Duration
+	Quiet     bool
+	// Profile is where the CPU profile and execution trace written during
+	// the sending start (-pprof): Profile+".cpu.pprof", Profile+".trace".
+	Profile string
+	Err     error
+}
+
+// ackSpec says which ack phase to run.
+type ackSpec struct {
+	kind     string
+	rate     float64
+	run      int
+	replicas int  // bot processes (0 = 1)
+	redis    bool // a fleet sharing a Redis
 }
 
 // runAckPhase sends commands of one kind at a fixed rate and measures
 // their ack latency. The Plivo limiter and the simulator's account limit
 // are out of the way, so every change goes all the way through (anchor,
 // Plivo update, thread reply) and competes for the CPU with the acks.
-func runAckPhase(ctx context.Context, o *options, kind string, rate float64, run int) ackResult {
-	res := ackResult{Kind: kind, Rate: rate, Run: run}
+func runAckPhase(ctx context.Context, o *options, spec ackSpec) ackResult {
+	res := ackResult{Kind: spec.kind, Rate: spec.rate, Run: spec.run, Replicas: max(spec.replicas, 1), Redis: spec.redis}
+	name := fmt.Sprintf("ack-%s-%g-%d", spec.kind, spec.rate, spec.run)
+	if spec.redis {
+		name = fmt.Sprintf("fleet-ack-%dx-%g-%d", res.Replicas, spec.rate, spec.run)
+	}
 	w, err := startWorld(ctx, o, worldConfig{
-		name: fmt.Sprintf("ack-%s-%g-%d", kind, rate, run),
-		env:  map[string]string{"PLIVO_RATE": "100000", "PLIVO_BURST": "100000"},
+		name:     name,
+		env:      map[string]string{"PLIVO_RATE": "100000", "PLIVO_BURST": "100000"},
+		replicas: spec.replicas,
+		redis:    spec.redis,
 	})
 	if err != nil {
 		res.Err = err
@@ -210,21 +273,36 @@ func runAckPhase(ctx context.Context, o *options, kind string, rate float64, run
 	defer w.closeFakes()
 	res.Idle = settleIdle(w, o.settle)
 	text := func(int) string { return "help" }
-	if kind == "change" {
+	if spec.kind == "change" {
 		text = changeText(customer(w))
 	}
-	n := int(rate * o.ackDuration.Seconds())
-	m := newMeter(w.pid())
-	cmds, send := sendOpenLoop(ctx, w.slack, n, rate, text)
+	n := int(spec.rate * o.ackDuration.Seconds())
+	if o.quiet > 0 {
+		res.QuietWait, res.Quiet = waitQuiet(ctx, o.quiet, o.quietWait, w.pids())
+	}
+	profiled := make(chan error, 1)
+	if w.pprofAddr != "" {
+		base := filepath.Join(o.pprofDir, name)
+		res.Profile = base
+		go func() { profiled <- profiles(ctx, w.pprofAddr, o.ackDuration, base) }()
+	} else {
+		profiled <- nil
+	}
+	m := newMeter(w.pids()...)
+	cmds, send := sendOpenLoop(ctx, w.slack, n, spec.rate, text, nil)
 	res.Send = send
 	waitAcks(ctx, w.slack, cmds, 10*time.Second)
 	res.CPU = m.stop()
 	t := waitOutcomes(ctx, w.slack, cmds, 2*time.Minute)
 	res.Acks = collectAcks(w.slack, cmds)
 	res.Outcomes = t.counts(cmds)
-	res.End, _ = readMemory(w.pid())
-	if err := w.stop(30 * time.Second); err != nil {
+	res.End, _ = readMemory(w.bot().pid())
+	if err := <-profiled; err != nil {
 		res.Err = err
+		res.Profile = ""
+	}
+	if err := w.stop(30 * time.Second); err != nil {
+		res.Err = errors.Join(res.Err, err)
 	}
 	res.LogLines = w.logLines()
 	return res
@@ -267,7 +345,7 @@ func runE2EPhase(ctx context.Context, o *options) e2eResult {
 	defer w.closeFakes()
 	settleIdle(w, o.settle)
 	n := int(o.e2eRate * o.e2eDuration.Seconds())
-	cmds, send := sendOpenLoop(ctx, w.slack, n, o.e2eRate, changeText(customer(w)))
+	cmds, send := sendOpenLoop(ctx, w.slack, n, o.e2eRate, changeText(customer(w)), nil)
 	res.Send = send
 	t := waitOutcomes(ctx, w.slack, cmds, 2*time.Minute)
 	res.Acks = collectAcks(w.slack, cmds)
@@ -306,86 +384,6 @@ func accountLimitFor(o *options) int {
 	return plivotest.DefaultAccountLimit
 }
 
-// windowRow compares the busiest window of length T with the limiter's bound.
-type windowRow struct {
-	T     time.Duration
-	Max   int
-	Bound int
-}
-
-// floodResult is the Plivo request rate during a flood of changes.
-type floodResult struct {
-	CmdRate   float64
-	Send      sendStats
-	Requests  int
-	Status429 int
-	Applied   int
-	Span      time.Duration
-	Windows   []windowRow
-	Sustained float64
-	// First is the first request's arrival.
-	First time.Time
-	// From and Until bound the part of the flood Sustained is measured over.
-	From, Until time.Time
-	Outcomes    outcomeCounts
-	Busy        int
-	AccountCap  int
-	Err         error
-}
-
-// runFloodPhase sends changes far faster than the Plivo limit and checks,
-// from the simulator's request log, that the limiter kept every window
-// within burst + rate × T and ran at its configured rate.
-func runFloodPhase(ctx context.Context, o *options) floodResult {
-	res := floodResult{CmdRate: o.floodRate, AccountCap: accountLimitFor(o)}
-	w, err := startWorld(ctx, o, worldConfig{name: "flood", env: plivoEnv(o), accountLimit: res.AccountCap})
-	if err != nil {
-		res.Err = err
-		return res
-	}
-	defer w.closeFakes()
-	settleIdle(w, o.settle)
-	n := int(o.floodRate * o.floodDuration.Seconds())
-	cmds, send := sendOpenLoop(ctx, w.slack, n, o.floodRate, changeText(customer(w)))
-	res.Send = send
-	sendEnd := time.Now()
-	t := waitOutcomes(ctx, w.slack, cmds, 3*time.Minute)
-	res.Outcomes = t.counts(cmds)
-	res.Busy = t.countText(cmds, "busy")
-	reqs := w.plivo.Requests()
-	times := make([]time.Time, 0, len(reqs))
-	for _, r := range reqs {
-		times = append(times, r.Time)
-		if r.Status == 429 {
-			res.Status429++
-		}
-		if r.Applied {
-			res.Applied++
-		}
-	}
-	sortTimes(times)
-	res.Requests = len(times)
-	if len(times) > 0 {
-		res.Span = times[len(times)-1].Sub(times[0])
-	}
-	for _, T := range o.windows {
-		res.Windows = append(res.Windows, windowRow{T: T, Max: maxInWindow(times, T), Bound: windowBound(o.plivoBurst, o.plivoRate, T)})
-	}
-	// Skip the initial burst and the refill that happens while it is
-	// being spent; stop when the commands stop arriving (the limiter is
-	// certainly saturated until then).
-	if len(times) > 0 {
-		res.First = times[0]
-		res.From = times[0].Add(max(time.Second, 2*time.Duration(float64(o.plivoBurst)/o.plivoRate*float64(time.Second))))
-		res.Until = sendEnd
-		res.Sustained = sustainedRate(times, res.From, res.Until)
-	}
-	if err := w.stop(30 * time.Second); err != nil {
-		res.Err = err
-	}
-	return res
-}
-
 // queueResult is the bounded queue filled to the brim, and beyond.
 type queueResult struct {
 	QueueSize, Extra int
@@ -420,12 +418,12 @@ func runQueuePhase(ctx context.Context, o *options) queueResult {
 	res.Idle = settleIdle(w, o.settle)
 	w.plivo.SetDelay(time.Hour)
 	n := o.queueSize + o.queueExtra
-	cmds, send := sendOpenLoop(ctx, w.slack, n, o.queueSendRate, changeText(customer(w)))
+	cmds, send := sendOpenLoop(ctx, w.slack, n, o.queueSendRate, changeText(customer(w)), nil)
 	res.Send = send
 	waitAcks(ctx, w.slack, cmds, 30*time.Second)
 	res.Unacked = collectAcks(w.slack, cmds).Missing
 	res.Overloaded = tallyOutcomes(cmds, w.slack.Messages()).countText(cmds, overloadedWord)
-	res.Gauge, res.GaugeOK = w.metric(ctx, "mpcbot_command_queue")
+	res.Gauge, res.GaugeOK = w.bot().metric(ctx, "mpcbot_command_queue")
 	res.Full = settleIdle(w, o.settle)
 	start := time.Now()
 	if err := w.stop(2 * time.Minute); err != nil {

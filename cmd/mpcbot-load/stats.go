@@ -8,11 +8,12 @@ import (
 
 // latencySummary is the distribution of a set of latencies.
 type latencySummary struct {
-	N             int
-	P50, P99, Max time.Duration
+	N                  int
+	P50, P90, P99, Max time.Duration
 }
 
-// summarize returns the count, p50, p99 and maximum of ds (zero for none).
+// summarize returns the count, p50, p90, p99 and maximum of ds (zero for
+// none).
 func summarize(ds []time.Duration) latencySummary {
 	if len(ds) == 0 {
 		return latencySummary{}
@@ -22,6 +23,7 @@ func summarize(ds []time.Duration) latencySummary {
 	return latencySummary{
 		N:   len(sorted),
 		P50: percentileSorted(sorted, 50),
+		P90: percentileSorted(sorted, 90),
 		P99: percentileSorted(sorted, 99),
 		Max: sorted[len(sorted)-1],
 	}

@@ -53,6 +53,21 @@ func TestSummarizeDoesNotReorderItsInput(t *testing.T) {
 	}
 }
 
+func TestSummarizePercentiles(t *testing.T) {
+	t.Parallel()
+	ds := make([]time.Duration, 200)
+	for i := range ds {
+		ds[i] = time.Duration(200-i) * time.Millisecond // 200 … 1 ms, unsorted
+	}
+	want := latencySummary{N: 200, P50: 100 * time.Millisecond, P90: 180 * time.Millisecond, P99: 198 * time.Millisecond, Max: 200 * time.Millisecond}
+	if got := summarize(ds); got != want {
+		t.Errorf("summarize = %+v, want %+v", got, want)
+	}
+	if got := summarize(nil); got != (latencySummary{}) {
+		t.Errorf("summarize(nil) = %+v", got)
+	}
+}
+
 // at returns times at the given offsets in milliseconds from a fixed base.
 func at(offsets ...int) []time.Time {
 	base := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
