@@ -473,10 +473,12 @@ func navPlacement(actionID string, l commands.List) int {
 }
 
 func stateText(p plivo.Participant) string {
-	icons := strings.NewReplacer("unmuted", "🎙 unmuted", "muted", "🔇 muted", "on hold", "⏸ on hold",
-		"coaching (agents only)", "🎧 coaching (agents only)", "heard by all", "📢 heard by all")
-	return icons.Replace(commands.StateText(p))
+	return stateIcons.Replace(commands.StateText(p))
 }
+
+// stateIcons puts an icon before each state word of a roster row.
+var stateIcons = strings.NewReplacer("unmuted", "🎙 unmuted", "muted", "🔇 muted", "on hold", "⏸ on hold",
+	"coaching (agents only)", "🎧 coaching (agents only)", "heard by all", "📢 heard by all")
 
 func exitedText(p plivo.Participant) string {
 	s := truncate(p.MemberID, 40) + " " + truncate(strings.ToLower(p.Role), 40)

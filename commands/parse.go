@@ -405,10 +405,14 @@ type token struct {
 	quoted bool
 }
 
+// slackUnescaper undoes Slack's escaping of &, < and > (built once: parsing
+// is on the ack path).
+var slackUnescaper = strings.NewReplacer("&lt;", "<", "&gt;", ">", "&amp;", "&")
+
 // normalize undoes Slack's HTML escaping and replaces phone-keyboard
 // artefacts with their plain equivalents.
 func normalize(s string) string {
-	s = strings.NewReplacer("&lt;", "<", "&gt;", ">", "&amp;", "&").Replace(s)
+	s = slackUnescaper.Replace(s)
 	var b strings.Builder
 	b.Grow(len(s))
 	for _, r := range s {
