@@ -1,0 +1,580 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"maps"
+	"net/http"
+	"net/http/httptest"
+	"net/http/httputil"
+	"net/url"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/mpcbot/mpcbot/bot/slacktest"
+	"github.com/mpcbot/mpcbot/fleet/redistest"
+	"github.com/mpcbot/mpcbot/plivo/plivotest"
+)
+
+// fleetWorld is what the replicas of a fleet share: one fake Slack, one
+// Plivo simulator and one real redis-server (REDIS_URL). Each test starts
+// its own world, so fleet tests can run in parallel with each other and
+// with the single-process tests (which never set REDIS_URL).
+type fleetWorld struct {
+	t     *testing.T
+	slack *slacktest.Server
+	plivo *plivotest.Server
+	redis *redistest.Server
+	// env is every replica's environment (a replica may add to it).
+	env map[string]string
+
+	mu sync.Mutex
+	// owners maps a fake Slack connection id to the replica that opened it.
+	owners   map[int]string
+	replicas []*replica
+}
+
+// replica is one mpcbot process of a fleet running in the test process: the
+// real wiring (NewMain), with the harness's helpers (slash, anchorAndReply,
+// auditFor, get, scrape…) reading its own log and health server.
+type replica struct {
+	*harness
+	name string
+}
+
+// fleetConfig is how a fleet test's world differs from the default.
+type fleetConfig struct {
+	redis redistest.Options
+	plivo []plivotest.Option
+	env   []string // key, value, …
+}
+
+// fleetOption adjusts a world before it starts.
+type fleetOption func(*fleetConfig)
+
+// withFleetEnv sets environment variables for every replica.
+func withFleetEnv(kv ...string) fleetOption {
+	return func(c *fleetConfig) { c.env = append(c.env, kv...) }
+}
+
+// withRedisPassword makes the redis-server require a password (then in
+// REDIS_URL).
+func withRedisPassword(pw string) fleetOption {
+	return func(c *fleetConfig) { c.redis.Password = pw }
+}
+
+// withFleetPlivo adds options to the Plivo simulator (the sample MPC is
+// always there).
+func withFleetPlivo(opts ...plivotest.Option) fleetOption {
+	return func(c *fleetConfig) { c.plivo = append(c.plivo, opts...) }
+}
+
+// startFleet starts the shared fakes and Redis; no replica yet.
+func startFleet(t *testing.T, opts ...fleetOption) *fleetWorld {
+	t.Helper()
+	var cfg fleetConfig
+	for _, o := range opts {
+		o(&cfg)
+	}
+	w := &fleetWorld{t: t, owners: map[int]string{}}
+	w.slack = slacktest.NewServer(slacktest.WithPingInterval(500 * time.Millisecond))
+	t.Cleanup(w.slack.Close)
+	w.plivo = plivotest.NewServer(append([]plivotest.Option{plivotest.WithSampleMPC()}, cfg.plivo...)...)
+	t.Cleanup(w.plivo.Close)
+	var err error
+	w.redis, err = redistest.Start(cfg.redis)
+	if err != nil {
+		t.Fatalf("the fleet tests need a real redis-server: %v", err)
+	}
+	t.Cleanup(func() { w.redis.Close() })
+	w.slack.AddUser(agentID, "agent")
+	w.slack.AddUser(strangerID, "stranger")
+	w.slack.JoinChannel(channelID, agentID)
+	w.slack.JoinChannel(channelID, strangerID)
+	w.env = map[string]string{
+		"SLACK_APP_TOKEN":    w.slack.AppToken(),
+		"SLACK_BOT_TOKEN":    w.slack.BotToken(),
+		"SLACK_API_URL":      w.slack.APIURL(),
+		"SLACK_PING_TIMEOUT": "10s",
+		"PLIVO_AUTH_ID":      w.plivo.AuthID,
+		"PLIVO_AUTH_TOKEN":   w.plivo.AuthToken,
+		"PLIVO_API_URL":      w.plivo.URL,
+		"MPC_SUPERVISORS":    supervisorID,
+		"MPC_AGENTS":         agentID,
+		"REDIS_URL":          w.redis.URL(),
+		"HTTP_ADDR":          "127.0.0.1:0",
+		"LOG_LEVEL":          "debug",
+		"LOG_FORMAT":         "json",
+		"SHUTDOWN_GRACE":     "5s",
+	}
+	for i := 0; i+1 < len(cfg.env); i += 2 {
+		w.env[cfg.env[i]] = cfg.env[i+1]
+	}
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Logf("Slack messages:\n%s", dumpMessagesOf(w.slack))
+			t.Logf("Socket Mode stats %+v\nconnections %+v\nowners %v", w.slack.Stats(), w.slack.Connections(), w.ownerMap())
+		}
+	})
+	return w
+}
+
+// startReplicas starts n replicas named a, b, c… one after the other.
+func (w *fleetWorld) startReplicas(n int, opts ...harnessOption) []*replica {
+	w.t.Helper()
+	var out []*replica
+	for i := range n {
+		out = append(out, w.startReplica(string(rune('a'+i)), opts...))
+	}
+	return out
+}
+
+// startReplica starts one replica in this process with the world's
+// environment, waits until all its Socket Mode connections are open, and
+// notes them as its own. It stops with the test.
+func (w *fleetWorld) startReplica(name string, opts ...harnessOption) *replica {
+	t := w.t
+	t.Helper()
+	h := &harness{t: t, slack: w.slack, plivo: w.plivo, logs: &syncBuffer{}, env: maps.Clone(w.env)}
+	for _, o := range opts {
+		o(h)
+	}
+	before := openConnectionIDs(w.slack)
+	cfg, err := loadConfig(h.env, needSlack|needPlivo)
+	if err != nil {
+		t.Fatalf("replica %s: config: %v", name, err)
+	}
+	logger := newLogger(h.logs, cfg.LogLevel, cfg.LogFormat, cfg.secrets())
+	h.main, err = NewMain(cfg, logger)
+	if err != nil {
+		t.Fatalf("replica %s: NewMain: %v", name, err)
+	}
+	if err := h.main.Open(); err != nil {
+		t.Fatalf("replica %s: Open: %v", name, err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	h.cancel = cancel
+	h.done = make(chan error, 1)
+	go func() { h.done <- h.main.Run(ctx) }()
+	t.Cleanup(func() {
+		h.stop()
+		_ = h.main.Close()
+		if t.Failed() {
+			t.Logf("replica %s log:\n%s", name, h.logs.String())
+		}
+	})
+	h.waitConnected()
+	w.claimConnections(name, before, cfg.SlackConnections)
+	r := &replica{harness: h, name: name}
+	w.mu.Lock()
+	w.replicas = append(w.replicas, r)
+	w.mu.Unlock()
+	return r
+}
+
+// closeReplica stops a replica the way SIGTERM does (it stops taking
+// envelopes, finishes its commands) and leaves the fleet (Main.Close).
+func (w *fleetWorld) closeReplica(r *replica) {
+	w.t.Helper()
+	if err := r.stop(); err != nil {
+		w.t.Fatalf("replica %s stopped with %v", r.name, err)
+	}
+	if err := r.main.Close(); err != nil {
+		w.t.Fatalf("replica %s: Close: %v", r.name, err)
+	}
+}
+
+// openConnectionIDs returns the ids of the fake's open connections.
+func openConnectionIDs(s *slacktest.Server) map[int]bool {
+	ids := map[int]bool{}
+	for _, c := range s.OpenConnections() {
+		ids[c.ID] = true
+	}
+	return ids
+}
+
+// claimConnections waits until want connections opened since before are
+// open, and records them as name's. Replicas start one at a time, so the
+// new connections are the new replica's.
+func (w *fleetWorld) claimConnections(name string, before map[int]bool, want int) {
+	w.t.Helper()
+	var fresh []int
+	waitUntil(w.t, waitFor, fmt.Sprintf("%d new Socket Mode connections of replica %s", want, name), func() bool {
+		fresh = fresh[:0]
+		for _, c := range w.slack.OpenConnections() {
+			if !before[c.ID] {
+				fresh = append(fresh, c.ID)
+			}
+		}
+		return len(fresh) >= want
+	})
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	for _, id := range fresh {
+		w.owners[id] = name
+	}
+}
+
+// ownerOf names the replica that opened a fake Slack connection ("" when
+// unknown: a reconnection after the replica started).
+func (w *fleetWorld) ownerOf(connectionID int) string {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.owners[connectionID]
+}
+
+func (w *fleetWorld) ownerMap() map[int]string {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return maps.Clone(w.owners)
+}
+
+// deliveredTo returns the replica that received each delivery of an
+// envelope, in order.
+func (w *fleetWorld) deliveredTo(envelopeID string) []string {
+	rec, _ := w.slack.Envelope(envelopeID)
+	var out []string
+	for _, d := range rec.Deliveries {
+		out = append(out, w.ownerOf(d.ConnectionID))
+	}
+	return out
+}
+
+// waitDeliveries waits until an envelope has been delivered n times and
+// acked n times, and returns the replica of each delivery.
+func (w *fleetWorld) waitDeliveries(envelopeID string, n int) []string {
+	w.t.Helper()
+	waitUntil(w.t, waitFor, fmt.Sprintf("%d acked deliveries of %s", n, envelopeID), func() bool {
+		rec, _ := w.slack.Envelope(envelopeID)
+		return len(rec.Deliveries) >= n && len(rec.Acks) >= n
+	})
+	return w.deliveredTo(envelopeID)
+}
+
+// auditsOf returns the audit records of an envelope, by replica.
+func (w *fleetWorld) auditsOf(envelopeID string) map[string][]map[string]any {
+	w.mu.Lock()
+	rs := slices.Clone(w.replicas)
+	w.mu.Unlock()
+	out := map[string][]map[string]any{}
+	for _, r := range rs {
+		if recs := r.auditRecordsFor(envelopeID); len(recs) > 0 {
+			out[r.name] = recs
+		}
+	}
+	return out
+}
+
+// auditOnce waits for the audit record of an envelope and fails unless the
+// fleet wrote exactly one; it returns the record and the replica.
+func (w *fleetWorld) auditOnce(envelopeID string) (map[string]any, string) {
+	w.t.Helper()
+	waitUntil(w.t, waitFor, "the audit record of envelope "+envelopeID, func() bool { return len(w.auditsOf(envelopeID)) > 0 })
+	recs := w.auditsOf(envelopeID)
+	n, who := 0, ""
+	var rec map[string]any
+	for name, rs := range recs {
+		n += len(rs)
+		who, rec = name, rs[0]
+	}
+	if n != 1 {
+		w.t.Fatalf("%d audit records for envelope %s across the fleet (%v), want exactly 1", n, envelopeID, recs)
+	}
+	return rec, who
+}
+
+// dumpMessagesOf lists what the fake Slack shows, one message a line.
+func dumpMessagesOf(s *slacktest.Server) string {
+	var b strings.Builder
+	for _, m := range s.Messages() {
+		fmt.Fprintf(&b, "- %s ch=%s ts=%s thread=%s env=%s: %q\n", m.Method, m.Channel, m.TS, m.ThreadTS, m.EnvelopeID, m.Text)
+	}
+	return b.String()
+}
+
+// addMembers adds n agents to a new live MPC and returns their member ids:
+// distinct targets, so that every command has its own anchor to look for.
+func (w *fleetWorld) addMembers(mpc string, n int) []string {
+	w.plivo.AddMPC(mpc)
+	ids := make([]string, n)
+	for i := range ids {
+		ids[i] = w.plivo.AddParticipant(mpc, plivotest.RoleAgent)
+	}
+	return ids
+}
+
+// anchorsFor returns the top-level messages in the default channel whose
+// text contains s.
+func anchorsFor(s *slacktest.Server, contains string) []slacktest.Message {
+	var out []slacktest.Message
+	for _, m := range s.MessagesIn(channelID) {
+		if m.Method == "chat.postMessage" && m.ThreadTS == "" && strings.Contains(m.Text, contains) {
+			out = append(out, m)
+		}
+	}
+	return out
+}
+
+// busiestWindow returns the largest number of times in any window
+// [t, t+w).
+func busiestWindow(times []time.Time, w time.Duration) int {
+	ts := slices.Clone(times)
+	slices.SortFunc(ts, func(a, b time.Time) int { return a.Compare(b) })
+	best, j := 0, 0
+	for i := range ts {
+		for j < len(ts) && ts[j].Sub(ts[i]) < w {
+			j++
+		}
+		best = max(best, j-i)
+	}
+	return best
+}
+
+// plivoArrivals returns when each request reached the simulator (every
+// operation: reads count against the account's budget too).
+func plivoArrivals(p *plivotest.Server) []time.Time {
+	var out []time.Time
+	for _, r := range p.Requests() {
+		out = append(out, r.Time)
+	}
+	return out
+}
+
+// checkFleetBudget fails if any window of the simulator's request log
+// holds more than burst + rate·T requests (+ slack: the limiter books slots,
+// the replicas send a little later, a busy machine may delay one sender
+// more than the next). It returns the busiest count of the longest window.
+func checkFleetBudget(t *testing.T, what string, times []time.Time, rate float64, burst, slack int, windows ...time.Duration) int {
+	t.Helper()
+	got := 0
+	for _, w := range windows {
+		limit := burst + int(rate*w.Seconds())
+		got = busiestWindow(times, w)
+		t.Logf("%s: busiest %v window: %d Plivo requests (burst + rate·T = %d)", what, w, got, limit)
+		if got > limit+slack {
+			t.Errorf("%s: %d Plivo requests in a window of %v, above burst + rate·T = %d (+%d slack)", what, got, w, limit, slack)
+		}
+	}
+	return got
+}
+
+// ---- replicas as child processes (for SIGKILL) ----
+
+// buildMpcbot compiles this command into the test's temporary directory
+// (the build cache makes it quick after the first time).
+func buildMpcbot(t *testing.T) string {
+	t.Helper()
+	bin := filepath.Join(t.TempDir(), "mpcbot")
+	cmd := exec.Command("go", "build", "-o", bin, "github.com/mpcbot/mpcbot/cmd/mpcbot")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("go build ./cmd/mpcbot: %v\n%s", err, out)
+	}
+	return bin
+}
+
+// childReplica is one replica running the real binary as a child process
+// (mpcbot run), so that a test can SIGKILL it.
+type childReplica struct {
+	name   string
+	cmd    *exec.Cmd
+	logs   *syncBuffer
+	addr   string
+	exited chan struct{}
+}
+
+// listeningAddr finds the health server's address in a JSON log.
+var listeningAddr = regexp.MustCompile(`"msg":"health and metrics server listening","addr":"([^"]+)"`)
+
+// startChild starts bin as a replica with the world's environment plus
+// kv, waits until its connections are open and /readyz answers 200, and
+// notes its connections as its own. It is killed with the test.
+func (w *fleetWorld) startChild(bin, name string, kv ...string) *childReplica {
+	t := w.t
+	t.Helper()
+	env := maps.Clone(w.env)
+	for i := 0; i+1 < len(kv); i += 2 {
+		env[kv[i]] = kv[i+1]
+	}
+	c := &childReplica{name: name, logs: &syncBuffer{}, exited: make(chan struct{})}
+	c.cmd = exec.Command(bin, "run")
+	for _, k := range slices.Sorted(maps.Keys(env)) {
+		c.cmd.Env = append(c.cmd.Env, k+"="+env[k])
+	}
+	c.cmd.Stdout, c.cmd.Stderr = c.logs, c.logs
+	before := openConnectionIDs(w.slack)
+	if err := c.cmd.Start(); err != nil {
+		t.Fatalf("start %s: %v", bin, err)
+	}
+	go func() {
+		_ = c.cmd.Wait()
+		close(c.exited)
+	}()
+	t.Cleanup(func() {
+		c.kill()
+		if t.Failed() {
+			t.Logf("child replica %s log:\n%s", name, c.logs.String())
+		}
+	})
+	waitUntil(t, waitFor, "the health server of child replica "+name, func() bool {
+		m := listeningAddr.FindStringSubmatch(c.logs.String())
+		if m != nil {
+			c.addr = m[1]
+		}
+		return m != nil || c.hasExited()
+	})
+	if c.hasExited() {
+		t.Fatalf("child replica %s exited at start:\n%s", name, c.logs.String())
+	}
+	connections := 2
+	if v, ok := env["SLACK_CONNECTIONS"]; ok {
+		fmt.Sscan(v, &connections)
+	}
+	w.claimConnections(name, before, connections)
+	waitUntil(t, waitFor, "/readyz of child replica "+name+" to answer 200", func() bool {
+		code, _, err := c.get("/readyz")
+		return err == nil && code == http.StatusOK
+	})
+	return c
+}
+
+func (c *childReplica) hasExited() bool {
+	select {
+	case <-c.exited:
+		return true
+	default:
+		return false
+	}
+}
+
+// kill sends SIGKILL (no shutdown of any kind) and waits for the exit.
+func (c *childReplica) kill() {
+	if c.hasExited() {
+		return
+	}
+	_ = c.cmd.Process.Signal(syscall.SIGKILL)
+	<-c.exited
+}
+
+// get fetches a path from the child's health server.
+func (c *childReplica) get(path string) (int, string, error) {
+	client := http.Client{Timeout: 5 * time.Second}
+	resp, err := client.Get("http://" + c.addr + path)
+	if err != nil {
+		return 0, "", err
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b), err
+}
+
+// auditRecordsFor returns the child's audit records of an envelope.
+func (c *childReplica) auditRecordsFor(envelopeID string) []map[string]any {
+	var out []map[string]any
+	for _, rec := range auditRecordsIn(c.logs.String()) {
+		if rec["envelope_id"] == envelopeID {
+			out = append(out, rec)
+		}
+	}
+	return out
+}
+
+// ---- a gate in front of the Plivo simulator ----
+
+// plivoGate is a reverse proxy to the Plivo simulator for one replica
+// (its PLIVO_API_URL). While shut, requests wait at the gate: a command is
+// then "in flight" for as long as the test wants. A request whose client
+// goes away while waiting (the replica was killed) never reaches Plivo.
+type plivoGate struct {
+	srv *httptest.Server
+
+	mu        sync.Mutex
+	shut      bool
+	opened    chan struct{} // closed when the gate opens
+	waiting   int
+	abandoned int
+}
+
+// newPlivoGate starts a gate in front of the simulator at target.
+func newPlivoGate(t *testing.T, target string) *plivoGate {
+	t.Helper()
+	u, err := url.Parse(target)
+	if err != nil {
+		t.Fatal(err)
+	}
+	g := &plivoGate{opened: make(chan struct{})}
+	proxy := httputil.NewSingleHostReverseProxy(u)
+	g.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		// Read the body first: only then does net/http notice a client
+		// that goes away (and cancel r.Context()).
+		body, err := io.ReadAll(r.Body)
+		if err != nil {
+			return
+		}
+		r.Body = io.NopCloser(bytes.NewReader(body))
+		g.mu.Lock()
+		if g.shut {
+			g.waiting++
+			opened := g.opened
+			g.mu.Unlock()
+			select {
+			case <-opened:
+				g.mu.Lock()
+				g.waiting--
+				g.mu.Unlock()
+			case <-r.Context().Done():
+				g.mu.Lock()
+				g.waiting--
+				g.abandoned++
+				g.mu.Unlock()
+				return
+			}
+		} else {
+			g.mu.Unlock()
+		}
+		proxy.ServeHTTP(w, r)
+	}))
+	t.Cleanup(func() {
+		g.open()
+		g.srv.Close()
+	})
+	return g
+}
+
+// URL is the gate's base URL (a PLIVO_API_URL).
+func (g *plivoGate) URL() string { return g.srv.URL }
+
+// close makes new requests wait at the gate.
+func (g *plivoGate) close() {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if !g.shut {
+		g.shut, g.opened = true, make(chan struct{})
+	}
+}
+
+// open lets waiting and new requests through.
+func (g *plivoGate) open() {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.shut {
+		g.shut = false
+		close(g.opened)
+	}
+}
+
+// counts returns how many requests wait at the gate, and how many were
+// abandoned there by their client.
+func (g *plivoGate) counts() (waiting, abandoned int) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return g.waiting, g.abandoned
+}
