@@ -193,6 +193,20 @@ func (w *fleetWorld) closeReplica(r *replica) {
 	}
 }
 
+// replica returns the replica with that name.
+func (w *fleetWorld) replica(name string) *replica {
+	w.t.Helper()
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	for _, r := range w.replicas {
+		if r.name == name {
+			return r
+		}
+	}
+	w.t.Fatalf("no replica %q", name)
+	return nil
+}
+
 // openConnectionIDs returns the ids of the fake's open connections.
 func openConnectionIDs(s *slacktest.Server) map[int]bool {
 	ids := map[int]bool{}
@@ -222,6 +236,30 @@ func (w *fleetWorld) claimConnections(name string, before map[int]bool, want int
 	for _, id := range fresh {
 		w.owners[id] = name
 	}
+}
+
+// adopt records every open connection of unknown owner as name's: call it
+// once name has reconnected, while no other replica does.
+func (w *fleetWorld) adopt(name string) {
+	open := w.slack.OpenConnections()
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	for _, c := range open {
+		if _, ok := w.owners[c.ID]; !ok {
+			w.owners[c.ID] = name
+		}
+	}
+}
+
+// connection returns what the fake Slack knows of a connection.
+func (w *fleetWorld) connection(id int) slacktest.ConnectionInfo {
+	for _, c := range w.slack.Connections() {
+		if c.ID == id {
+			return c
+		}
+	}
+	w.t.Fatalf("no connection %d", id)
+	return slacktest.ConnectionInfo{}
 }
 
 // ownerOf names the replica that opened a fake Slack connection ("" when
