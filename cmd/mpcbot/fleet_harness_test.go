@@ -41,6 +41,7 @@ type fleetWorld struct {
 	// owners maps a fake Slack connection id to the replica that opened it.
 	owners   map[int]string
 	replicas []*replica
+	started  int // replicas started so far, in process or not
 }
 
 // replica is one mpcbot process of a fleet running in the test process: the
@@ -128,12 +129,16 @@ func startFleet(t *testing.T, opts ...fleetOption) *fleetWorld {
 	return w
 }
 
-// startReplicas starts n replicas named a, b, c… one after the other.
+// startReplicas starts n replicas one after the other, named by the
+// next letters (a, b, c… in a fresh world).
 func (w *fleetWorld) startReplicas(n int, opts ...harnessOption) []*replica {
 	w.t.Helper()
 	var out []*replica
-	for i := range n {
-		out = append(out, w.startReplica(string(rune('a'+i)), opts...))
+	for range n {
+		w.mu.Lock()
+		name := string(rune('a' + w.started))
+		w.mu.Unlock()
+		out = append(out, w.startReplica(name, opts...))
 	}
 	return out
 }
@@ -144,6 +149,9 @@ func (w *fleetWorld) startReplicas(n int, opts ...harnessOption) []*replica {
 func (w *fleetWorld) startReplica(name string, opts ...harnessOption) *replica {
 	t := w.t
 	t.Helper()
+	w.mu.Lock()
+	w.started++
+	w.mu.Unlock()
 	h := &harness{t: t, slack: w.slack, plivo: w.plivo, logs: &syncBuffer{}, env: maps.Clone(w.env)}
 	for _, o := range opts {
 		o(h)
@@ -442,6 +450,9 @@ func (w *fleetWorld) startChild(bin, name string, kv ...string) *childReplica {
 	for i := 0; i+1 < len(kv); i += 2 {
 		env[kv[i]] = kv[i+1]
 	}
+	w.mu.Lock()
+	w.started++
+	w.mu.Unlock()
 	c := &childReplica{name: name, logs: &syncBuffer{}, exited: make(chan struct{})}
 	c.cmd = exec.Command(bin, "run")
 	for _, k := range slices.Sorted(maps.Keys(env)) {
@@ -527,59 +538,41 @@ func (c *childReplica) auditRecordsFor(envelopeID string) []map[string]any {
 
 // ---- a gate in front of the Plivo simulator ----
 
+// gateHold says what a shut gate holds.
+type gateHold int
+
+const (
+	// holdRequests keeps requests from Plivo: nothing is changed yet.
+	holdRequests gateHold = iota + 1
+	// holdAnswers lets requests reach Plivo (the change is made) and
+	// keeps their answers from the replica.
+	holdAnswers
+)
+
 // plivoGate is a reverse proxy to the Plivo simulator for one replica
-// (its PLIVO_API_URL). While shut, requests wait at the gate: a command is
-// then "in flight" for as long as the test wants. A request whose client
-// goes away while waiting (the replica was killed) never reaches Plivo.
+// (its PLIVO_API_URL). While shut, requests (or their answers) wait at the
+// gate: a command is then "in flight" for as long as the test wants. What
+// waits for a client that goes away (the replica was killed) is dropped.
 type plivoGate struct {
-	srv *httptest.Server
+	srv   *httptest.Server
+	proxy *httputil.ReverseProxy
 
 	mu        sync.Mutex
-	shut      bool
+	hold      gateHold      // 0: open
 	opened    chan struct{} // closed when the gate opens
 	waiting   int
 	abandoned int
 }
 
-// newPlivoGate starts a gate in front of the simulator at target.
+// newPlivoGate starts an open gate in front of the simulator at target.
 func newPlivoGate(t *testing.T, target string) *plivoGate {
 	t.Helper()
 	u, err := url.Parse(target)
 	if err != nil {
 		t.Fatal(err)
 	}
-	g := &plivoGate{opened: make(chan struct{})}
-	proxy := httputil.NewSingleHostReverseProxy(u)
-	g.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		// Read the body first: only then does net/http notice a client
-		// that goes away (and cancel r.Context()).
-		body, err := io.ReadAll(r.Body)
-		if err != nil {
-			return
-		}
-		r.Body = io.NopCloser(bytes.NewReader(body))
-		g.mu.Lock()
-		if g.shut {
-			g.waiting++
-			opened := g.opened
-			g.mu.Unlock()
-			select {
-			case <-opened:
-				g.mu.Lock()
-				g.waiting--
-				g.mu.Unlock()
-			case <-r.Context().Done():
-				g.mu.Lock()
-				g.waiting--
-				g.abandoned++
-				g.mu.Unlock()
-				return
-			}
-		} else {
-			g.mu.Unlock()
-		}
-		proxy.ServeHTTP(w, r)
-	}))
+	g := &plivoGate{opened: make(chan struct{}), proxy: httputil.NewSingleHostReverseProxy(u)}
+	g.srv = httptest.NewServer(http.HandlerFunc(g.serve))
 	t.Cleanup(func() {
 		g.open()
 		g.srv.Close()
@@ -587,24 +580,77 @@ func newPlivoGate(t *testing.T, target string) *plivoGate {
 	return g
 }
 
-// URL is the gate's base URL (a PLIVO_API_URL).
-func (g *plivoGate) URL() string { return g.srv.URL }
-
-// close makes new requests wait at the gate.
-func (g *plivoGate) close() {
+func (g *plivoGate) serve(w http.ResponseWriter, r *http.Request) {
+	// Read the body first: only then does net/http notice a client that
+	// goes away (and cancel r.Context()).
+	body, err := io.ReadAll(r.Body)
+	if err != nil {
+		return
+	}
+	r.Body = io.NopCloser(bytes.NewReader(body))
 	g.mu.Lock()
-	defer g.mu.Unlock()
-	if !g.shut {
-		g.shut, g.opened = true, make(chan struct{})
+	hold, opened := g.hold, g.opened
+	g.mu.Unlock()
+	switch hold {
+	case holdRequests:
+		if !g.wait(r, opened) {
+			return
+		}
+		g.proxy.ServeHTTP(w, r)
+	case holdAnswers:
+		answer := httptest.NewRecorder()
+		g.proxy.ServeHTTP(answer, r.WithContext(context.WithoutCancel(r.Context())))
+		if !g.wait(r, opened) {
+			return
+		}
+		maps.Copy(w.Header(), answer.Header())
+		w.WriteHeader(answer.Code)
+		_, _ = w.Write(answer.Body.Bytes())
+	default:
+		g.proxy.ServeHTTP(w, r)
 	}
 }
 
-// open lets waiting and new requests through.
+// wait waits for the gate to open (true) or the client to go (false).
+func (g *plivoGate) wait(r *http.Request, opened chan struct{}) bool {
+	g.mu.Lock()
+	g.waiting++
+	g.mu.Unlock()
+	defer func() {
+		g.mu.Lock()
+		g.waiting--
+		g.mu.Unlock()
+	}()
+	select {
+	case <-opened:
+		return true
+	case <-r.Context().Done():
+		g.mu.Lock()
+		g.abandoned++
+		g.mu.Unlock()
+		return false
+	}
+}
+
+// URL is the gate's base URL (a PLIVO_API_URL).
+func (g *plivoGate) URL() string { return g.srv.URL }
+
+// shut makes new requests (or their answers) wait at the gate.
+func (g *plivoGate) shut(hold gateHold) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.hold == 0 {
+		g.opened = make(chan struct{})
+	}
+	g.hold = hold
+}
+
+// open lets everything waiting, and everything new, through.
 func (g *plivoGate) open() {
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	if g.shut {
-		g.shut = false
+	if g.hold != 0 {
+		g.hold = 0
 		close(g.opened)
 	}
 }
