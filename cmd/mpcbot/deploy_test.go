@@ -206,8 +206,11 @@ func TestDeployManifest(t *testing.T) {
 	// SIGTERM: the bot drains for SHUTDOWN_GRACE, then takes up to its
 	// shutdown margin (5 s, bot/bot.go) to tell users and close.
 	const botShutdownMargin = 5 * time.Second
-	grace := dep.Spec.Template.Spec.TerminationGracePeriodSeconds
-	if grace == nil || time.Duration(*grace)*time.Second < cfg.ShutdownGrace+botShutdownMargin {
+	grace := 30 * time.Second // Kubernetes's default
+	if s := dep.Spec.Template.Spec.TerminationGracePeriodSeconds; s != nil {
+		grace = time.Duration(*s) * time.Second
+	}
+	if grace < cfg.ShutdownGrace+botShutdownMargin {
 		t.Errorf("terminationGracePeriodSeconds %v, want at least SHUTDOWN_GRACE %v + %v", grace, cfg.ShutdownGrace, botShutdownMargin)
 	}
 	for _, r := range []string{"cpu", "memory"} {
