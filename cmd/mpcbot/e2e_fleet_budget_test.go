@@ -67,7 +67,7 @@ func countBy(xs []string) map[string]int {
 // as many through. The flood saturates the budget (the longest window is
 // full), and every command still gets its one ✅ result.
 func TestFleetOneBudget(t *testing.T) {
-	t.Parallel()
+	// Serial: see fleetSerial.
 	const rate, burst, commands = 4.0, 2, 30
 	w := startFleet(t, withFleetEnv("PLIVO_RATE", "4", "PLIVO_BURST", "2", "MPC_COMMAND_TIMEOUT", "30s"))
 	w.startReplicas(3)
@@ -97,7 +97,7 @@ func TestFleetOneBudget(t *testing.T) {
 // changes other replicas take during the pause reach Plivo only once it is
 // over, and then succeed.
 func TestFleet429PausesEveryReplica(t *testing.T) {
-	t.Parallel()
+	// Serial: see fleetSerial.
 	const pause = 2 * time.Second
 	w := startFleet(t, withFleetEnv("PLIVO_RATE", "50", "PLIVO_BURST", "10"))
 	rs := w.startReplicas(3)

@@ -33,7 +33,7 @@ import (
 // served, and the survivor soon counts one replica alive (the divisor of
 // the budget should Redis fail).
 func TestFleetReplicaKilledMidCommand(t *testing.T) {
-	t.Parallel()
+	// Serial: see fleetSerial.
 	bin := buildMpcbot(t)
 	for _, tc := range []struct {
 		name    string
@@ -44,7 +44,7 @@ func TestFleetReplicaKilledMidCommand(t *testing.T) {
 		{"after Plivo applied the change", holdAnswers, true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			t.Parallel()
+			// Serial: see fleetSerial.
 			w := startFleet(t)
 			survivor := w.startReplica("a")
 			gate := newPlivoGate(t, w.plivo.URL)
@@ -135,11 +135,11 @@ func TestFleetReplicaKilledMidCommand(t *testing.T) {
 // runs the revert (one Plivo update, one audit record), and it answers in
 // the thread of the timed change.
 func TestFleetTimerOutlivesItsReplica(t *testing.T) {
-	t.Parallel()
+	// Serial: see fleetSerial.
 	bin := buildMpcbot(t)
 	for _, how := range []string{"killed", "closed"} {
 		t.Run(how, func(t *testing.T) {
-			t.Parallel()
+			// Serial: see fleetSerial.
 			w := startFleet(t)
 			customer := ""
 			for _, p := range w.plivo.Participants(plivotest.SampleMPCName) {

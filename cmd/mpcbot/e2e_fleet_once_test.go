@@ -15,7 +15,7 @@ import (
 // served (Plivo answers slowly), as when Slack thinks an ack was lost, and
 // once more after it finished.
 func TestFleetRedeliveredEnvelopeRunsOnce(t *testing.T) {
-	t.Parallel()
+	// Serial: see fleetSerial.
 	w := startFleet(t)
 	rs := w.startReplicas(2)
 	a := rs[0]
@@ -93,7 +93,7 @@ func TestFleetRedeliveredEnvelopeRunsOnce(t *testing.T) {
 // latest result's button) until one pair lands on two replicas; every pair
 // must run once either way.
 func TestFleetDoubleTapAcrossReplicas(t *testing.T) {
-	t.Parallel()
+	// Serial: see fleetSerial.
 	w := startFleet(t, withFleetEnv("MPC_DOUBLE_TAP_WINDOW", "1m"))
 	rs := w.startReplicas(2)
 	h := rs[0]
@@ -146,7 +146,7 @@ func TestFleetDoubleTapAcrossReplicas(t *testing.T) {
 // button, whichever replicas they land on: the double-tap claim is taken
 // only for a tap that is going to run.
 func TestFleetStrangerTapDoesNotBlock(t *testing.T) {
-	t.Parallel()
+	// Serial: see fleetSerial.
 	w := startFleet(t, withFleetEnv("MPC_DOUBLE_TAP_WINDOW", "1m"))
 	rs := w.startReplicas(2)
 	h := rs[0]

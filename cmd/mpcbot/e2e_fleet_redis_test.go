@@ -57,7 +57,7 @@ func (w *fleetWorld) waitFleetState(rs []*replica, healthy bool) {
 // degraded meanwhile, each transition is logged once per replica, and the
 // Redis password appears nowhere.
 func TestFleetRedisKilledMidFlood(t *testing.T) {
-	t.Parallel()
+	// Serial: see fleetSerial.
 	const (
 		rate, burst = 10.0, 4
 		password    = "fleet-redis-pw-5e2f9a07"

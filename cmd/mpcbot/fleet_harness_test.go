@@ -13,6 +13,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"runtime/pprof"
 	"slices"
 	"strings"
 	"sync"
@@ -27,8 +28,16 @@ import (
 
 // fleetWorld is what the replicas of a fleet share: one fake Slack, one
 // Plivo simulator and one real redis-server (REDIS_URL). Each test starts
-// its own world, so fleet tests can run in parallel with each other and
-// with the single-process tests (which never set REDIS_URL).
+// its own world.
+//
+// fleetSerial: the fleet tests do not call t.Parallel. The bot bounds
+// every Redis call by fleet.DefaultCallTimeout (50 ms; REDIS_URL has no
+// knob for it), and a test process starved of CPU (-race, two cores, eight
+// end-to-end tests at once) exceeds that now and then: the replica then
+// degrades to per-process state, as designed, and the guarantees under test
+// (one budget, exactly once) rightly stop holding. Serial tests run before
+// the parallel ones, so the fleet tests have the machine to themselves.
+// When one fails all the same, the failure log lists every degradation.
 type fleetWorld struct {
 	t     *testing.T
 	slack *slacktest.Server
@@ -113,7 +122,7 @@ func startFleet(t *testing.T, opts ...fleetOption) *fleetWorld {
 		"MPC_AGENTS":         agentID,
 		"REDIS_URL":          w.redis.URL(),
 		"HTTP_ADDR":          "127.0.0.1:0",
-		"LOG_LEVEL":          "debug",
+		"LOG_LEVEL":          "info", // debug costs CPU (see fleetSerial)
 		"LOG_FORMAT":         "json",
 		"SHUTDOWN_GRACE":     "5s",
 	}
@@ -124,9 +133,27 @@ func startFleet(t *testing.T, opts ...fleetOption) *fleetWorld {
 		if t.Failed() {
 			t.Logf("Slack messages:\n%s", dumpMessagesOf(w.slack))
 			t.Logf("Socket Mode stats %+v\nconnections %+v\nowners %v", w.slack.Stats(), w.slack.Connections(), w.ownerMap())
+			t.Logf("degradations of the shared state (Redis calls over 50 ms on a busy machine, or a test's outage):\n%s", w.degradations())
 		}
 	})
 	return w
+}
+
+// degradations lists every replica's switches to per-process state.
+func (w *fleetWorld) degradations() string {
+	w.mu.Lock()
+	rs := slices.Clone(w.replicas)
+	w.mu.Unlock()
+	var b strings.Builder
+	for _, r := range rs {
+		for _, l := range r.logLines("fleet: redis unreachable") {
+			fmt.Fprintf(&b, "replica %s: %s\n", r.name, l)
+		}
+	}
+	if b.Len() == 0 {
+		return "(none)"
+	}
+	return b.String()
 }
 
 // startReplicas starts n replicas one after the other, named by the
@@ -174,7 +201,15 @@ func (w *fleetWorld) startReplica(name string, opts ...harnessOption) *replica {
 	h.done = make(chan error, 1)
 	go func() { h.done <- h.main.Run(ctx) }()
 	t.Cleanup(func() {
-		h.stop()
+		h.cancel()
+		select {
+		case err := <-h.done:
+			h.done <- err
+		case <-time.After(60 * time.Second):
+			var dump bytes.Buffer
+			_ = pprof.Lookup("goroutine").WriteTo(&dump, 1)
+			t.Errorf("replica %s did not stop within 60 s; goroutines:\n%s", name, dump.String())
+		}
 		_ = h.main.Close()
 		if t.Failed() {
 			t.Logf("replica %s log:\n%s", name, h.logs.String())
