@@ -92,8 +92,8 @@ func (f *commandFlow) end() (members, ids []string) {
 // every envelope is acked in time, and every change has exactly one
 // visible outcome (one anchor, one ✅ reply in its thread).
 //
-// The flow pauses from each refresh until the old link is closed, because
-// of two known losses there (see the h-fleete2e report): slack-go drops the
+// The flow pauses from each refresh (once what it sent is acked) until the
+// old link is closed, because of two known losses there (see the h-fleete2e report): slack-go drops the
 // envelopes it reads after a warning though Slack keeps delivering until
 // the refresh, and the ack of an envelope delivered in a link's last
 // millisecond goes out on the closed link (the change runs, Slack shows a
@@ -113,6 +113,11 @@ func TestFleetRefreshNoGap(t *testing.T) {
 		func() {
 			flow.mu.Lock() // pause the flow (see above)
 			defer flow.mu.Unlock()
+			for _, id := range flow.ids {
+				if _, err := w.slack.WaitAck(ctxWithTimeout(t, waitFor), id); err != nil {
+					t.Fatalf("before refreshing connection %d: %v", c.ID, err)
+				}
+			}
 			if err := w.slack.RefreshConnection(c.ID, warn); err != nil {
 				t.Fatalf("refresh connection %d: %v", c.ID, err)
 			}
