@@ -139,6 +139,22 @@ func startFleet(t *testing.T, opts ...fleetOption) *fleetWorld {
 	return w
 }
 
+// degradeMark counts the replicas' switches to per-process state so far.
+func (w *fleetWorld) degradeMark() int {
+	w.mu.Lock()
+	rs := slices.Clone(w.replicas)
+	w.mu.Unlock()
+	n := 0
+	for _, r := range rs {
+		n += len(r.logLines("fleet: redis unreachable"))
+	}
+	return n
+}
+
+// degradedSince reports whether a replica switched to per-process state
+// since the mark.
+func (w *fleetWorld) degradedSince(mark int) bool { return w.degradeMark() > mark }
+
 // degradations lists every replica's switches to per-process state.
 func (w *fleetWorld) degradations() string {
 	w.mu.Lock()
