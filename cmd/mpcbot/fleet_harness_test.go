@@ -64,7 +64,6 @@ type replica struct {
 // fleetConfig is how a fleet test's world differs from the default.
 type fleetConfig struct {
 	redis redistest.Options
-	plivo []plivotest.Option
 	env   []string // key, value, …
 }
 
@@ -82,12 +81,6 @@ func withRedisPassword(pw string) fleetOption {
 	return func(c *fleetConfig) { c.redis.Password = pw }
 }
 
-// withFleetPlivo adds options to the Plivo simulator (the sample MPC is
-// always there).
-func withFleetPlivo(opts ...plivotest.Option) fleetOption {
-	return func(c *fleetConfig) { c.plivo = append(c.plivo, opts...) }
-}
-
 // startFleet starts the shared fakes and Redis; no replica yet.
 func startFleet(t *testing.T, opts ...fleetOption) *fleetWorld {
 	t.Helper()
@@ -98,7 +91,7 @@ func startFleet(t *testing.T, opts ...fleetOption) *fleetWorld {
 	w := &fleetWorld{t: t, owners: map[int]string{}}
 	w.slack = slacktest.NewServer(slacktest.WithPingInterval(500 * time.Millisecond))
 	t.Cleanup(w.slack.Close)
-	w.plivo = plivotest.NewServer(append([]plivotest.Option{plivotest.WithSampleMPC()}, cfg.plivo...)...)
+	w.plivo = plivotest.NewServer(plivotest.WithSampleMPC())
 	t.Cleanup(w.plivo.Close)
 	var err error
 	w.redis, err = redistest.Start(cfg.redis)
@@ -174,14 +167,14 @@ func (w *fleetWorld) degradations() string {
 
 // startReplicas starts n replicas one after the other, named by the
 // next letters (a, b, c… in a fresh world).
-func (w *fleetWorld) startReplicas(n int, opts ...harnessOption) []*replica {
+func (w *fleetWorld) startReplicas(n int) []*replica {
 	w.t.Helper()
 	var out []*replica
 	for range n {
 		w.mu.Lock()
 		name := string(rune('a' + w.started))
 		w.mu.Unlock()
-		out = append(out, w.startReplica(name, opts...))
+		out = append(out, w.startReplica(name))
 	}
 	return out
 }
@@ -189,16 +182,13 @@ func (w *fleetWorld) startReplicas(n int, opts ...harnessOption) []*replica {
 // startReplica starts one replica in this process with the world's
 // environment, waits until all its Socket Mode connections are open, and
 // notes them as its own. It stops with the test.
-func (w *fleetWorld) startReplica(name string, opts ...harnessOption) *replica {
+func (w *fleetWorld) startReplica(name string) *replica {
 	t := w.t
 	t.Helper()
 	w.mu.Lock()
 	w.started++
 	w.mu.Unlock()
 	h := &harness{t: t, slack: w.slack, plivo: w.plivo, logs: &syncBuffer{}, env: maps.Clone(w.env)}
-	for _, o := range opts {
-		o(h)
-	}
 	before := openConnectionIDs(w.slack)
 	cfg, err := loadConfig(h.env, needSlack|needPlivo)
 	if err != nil {
@@ -409,12 +399,13 @@ func (w *fleetWorld) addMembers(mpc string, n int) []string {
 	return ids
 }
 
-// anchorsFor returns the top-level messages in the default channel whose
-// text contains s.
-func anchorsFor(s *slacktest.Server, contains string) []slacktest.Message {
+// anchorsFor returns the anchors of a change in the default channel: the
+// top-level messages "<@user> asked: <describe>" ("unhold …" is not
+// "hold …").
+func anchorsFor(s *slacktest.Server, describe string) []slacktest.Message {
 	var out []slacktest.Message
 	for _, m := range s.MessagesIn(channelID) {
-		if m.Method == "chat.postMessage" && m.ThreadTS == "" && strings.Contains(m.Text, contains) {
+		if m.Method == "chat.postMessage" && m.ThreadTS == "" && strings.HasSuffix(m.Text, ": "+describe) {
 			out = append(out, m)
 		}
 	}
