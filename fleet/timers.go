@@ -30,6 +30,10 @@ type Timers struct {
 	mu             sync.Mutex
 	doneLater      map[string]bool
 	supersedeLater []laterSupersede
+
+	// flushing is held by the one caller replaying supersedeLater, so
+	// that an entry is replayed and removed once.
+	flushing sync.Mutex
 }
 
 // laterSupersede is a Supersede that Redis did not get, made at at.
@@ -161,8 +165,12 @@ func (s *Timers) Local(ctx context.Context) ([]commands.Timer, error) {
 }
 
 // flushSupersede replays, in order, the Supersede calls Redis did not get,
-// and reports whether none is left.
+// and reports whether none is left. Concurrent callers (every change and
+// every timer tick flushes first) take turns: two replaying the same head
+// would each remove one entry, dropping one never replayed.
 func (s *Timers) flushSupersede(ctx context.Context) bool {
+	s.flushing.Lock()
+	defer s.flushing.Unlock()
 	for {
 		s.mu.Lock()
 		if len(s.supersedeLater) == 0 {

@@ -272,3 +272,69 @@ func TestTimersAddWithLostAnswer(t *testing.T) {
 		t.Fatalf("the local copy is still there: %v", only)
 	}
 }
+
+// TestSupersedeReplayedOnceUnderConcurrency: a Supersede that Redis did not
+// get is replayed once, in order, however many changes flush the queue at
+// the same time (each change's Supersede flushes it first); none of them
+// blocks or panics.
+func TestSupersedeReplayedOnceUnderConcurrency(t *testing.T) {
+	t.Parallel()
+	srv := newServer(t)
+	f, rec := openFleet(t, testConfig(t, srv.URL(), uniquePrefix(t)))
+	ctx := context.Background()
+	mpc := mustMPC(t, "test_mpc_1")
+	restore := cutOff(t, srv)
+	if _, err := f.Timers().Supersede(ctx, mpc, []plivo.Member{"1004"}, []plivo.Field{plivo.FieldHold}); err != nil {
+		t.Fatal(err)
+	}
+	restore()
+	waitFor(t, 10*time.Second, "recovery", func() bool { return f.Status().Healthy })
+	// A timer set before the queued change: its replay supersedes it.
+	timer := timerstest.NewTimer(t, "before", "hold test_mpc_1 1004", time.Minute)
+	timer.Set = time.Now().Add(-time.Hour)
+	if err := f.timers.shared.Add(ctx, timer); err != nil {
+		t.Fatal(err)
+	}
+	const changes = 32
+	var wg sync.WaitGroup
+	panics := make(chan any, changes)
+	start := make(chan struct{})
+	for i := range changes {
+		wg.Go(func() {
+			defer func() {
+				if r := recover(); r != nil {
+					panics <- r
+				}
+			}()
+			<-start
+			cctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+			defer cancel()
+			member := plivo.Member(fmt.Sprint(2000 + i))
+			f.Timers().Supersede(cctx, mpc, []plivo.Member{member}, []plivo.Field{plivo.FieldMute})
+		})
+	}
+	close(start)
+	done := make(chan struct{})
+	go func() { wg.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(30 * time.Second):
+		t.Fatal("concurrent Supersede calls did not return within 30 s (blocked)")
+	}
+	close(panics)
+	for p := range panics {
+		t.Errorf("Supersede panicked: %v", p)
+	}
+	f.timers.mu.Lock()
+	left := len(f.timers.supersedeLater)
+	f.timers.mu.Unlock()
+	if left != 0 {
+		t.Errorf("%d queued changes left after the flush", left)
+	}
+	if n := rec.count("a change made while redis did not answer superseded a timer"); n != 1 {
+		t.Errorf("the queued change was replayed onto the timer %d times, want once", n)
+	}
+	if pending, _ := f.Timers().Pending(ctx); len(pending) != 0 {
+		t.Errorf("pending %v, want the timer superseded (finished) by the replayed change", pending)
+	}
+}
