@@ -103,6 +103,8 @@ func Open(ctx context.Context, cfg Config) (*Fleet, error) {
 	opts.ReadTimeout = cfg.CallTimeout
 	opts.WriteTimeout = cfg.CallTimeout
 	opts.PoolTimeout = cfg.CallTimeout
+	// Warm connections: a burst of calls must not wait for dials.
+	opts.MinIdleConns = max(opts.MinIdleConns, 4)
 	opts.ContextTimeoutEnabled = true
 	opts.DisableIdentity = true
 	opts.MaintNotificationsConfig = &maintnotifications.Config{Mode: maintnotifications.ModeDisabled}

@@ -47,7 +47,8 @@ type Config struct {
 	TimedDefault    time.Duration `env:"MPC_TIMED_DEFAULT" envDefault:"2m" hint:"a duration like 2m, from 1s to MPC_TIMED_MAX"`
 	QueueSize       int           `env:"MPC_QUEUE_SIZE" envDefault:"10000" hint:"a whole number ≥ 1"`
 
-	RedisURL string `env:"REDIS_URL" hint:"redis://[user:password@]host:port[/db] or rediss://… (empty: one process, no shared state)"`
+	RedisURL     string        `env:"REDIS_URL" hint:"redis://[user:password@]host:port[/db] or rediss://… (empty: one process, no shared state)"`
+	RedisTimeout time.Duration `env:"REDIS_TIMEOUT" envDefault:"50ms" hint:"a duration like 50ms: every Redis call is bounded by it, Redis is never waited for longer"`
 
 	HTTPAddr      string        `env:"HTTP_ADDR" envDefault:":8080" hint:"host:port like :8080, or empty to disable"`
 	LogLevel      string        `env:"LOG_LEVEL" envDefault:"info" hint:"debug, info, warn or error"`
@@ -144,6 +145,9 @@ func loadConfig(environ map[string]string, needs need) (Config, error) {
 	}
 	if cfg.TimedDefault < commands.MinTimed || (cfg.TimedMax >= commands.MinTimed && cfg.TimedDefault > cfg.TimedMax) || cfg.TimedDefault%time.Second != 0 {
 		bad("MPC_TIMED_DEFAULT", fmt.Sprintf("is %s", cfg.TimedDefault))
+	}
+	if cfg.RedisTimeout <= 0 || cfg.RedisTimeout > 5*time.Second {
+		bad("REDIS_TIMEOUT", fmt.Sprintf("is %s (from 1ms to 5s)", cfg.RedisTimeout))
 	}
 	if cfg.RedisURL != "" {
 		if _, err := fleet.ParseURL(cfg.RedisURL); err != nil {

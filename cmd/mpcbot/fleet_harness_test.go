@@ -22,8 +22,8 @@ import (
 // its own world.
 //
 // fleetSerial: the fleet tests do not call t.Parallel. The bot bounds
-// every Redis call by fleet.DefaultCallTimeout (50 ms; REDIS_URL has no
-// knob for it), and a test process starved of CPU (-race, two cores, eight
+// every Redis call by REDIS_TIMEOUT (50 ms by default; 250 ms here), and a
+// test process starved of CPU (-race, two cores, eight
 // end-to-end tests at once) exceeds that now and then: the replica then
 // degrades to per-process state, as designed, and the guarantees under test
 // (one budget, exactly once) rightly stop holding. Serial tests run before
@@ -105,6 +105,7 @@ func startFleet(t *testing.T, opts ...fleetOption) *fleetWorld {
 		"MPC_SUPERVISORS":    supervisorID,
 		"MPC_AGENTS":         agentID,
 		"REDIS_URL":          w.redis.URL(),
+		"REDIS_TIMEOUT":      "250ms", // room for a CPU-starved -race run (see fleetSerial)
 		"HTTP_ADDR":          "127.0.0.1:0",
 		"LOG_LEVEL":          "info", // debug costs CPU (see fleetSerial)
 		"LOG_FORMAT":         "json",

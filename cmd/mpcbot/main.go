@@ -140,7 +140,7 @@ func NewMain(cfg Config, logger *slog.Logger) (*Main, error) {
 		// PLIVO_RATE and PLIVO_BURST are the fleet's budget: one bucket on
 		// Redis for every replica. Opening never fails on Redis being down:
 		// the fleet starts degraded and recovers by itself.
-		m.Fleet, err = fleet.Open(context.Background(), fleet.Config{URL: cfg.RedisURL,
+		m.Fleet, err = fleet.Open(context.Background(), fleet.Config{URL: cfg.RedisURL, CallTimeout: cfg.RedisTimeout,
 			Rate: rate.Limit(cfg.PlivoRate), Burst: cfg.PlivoBurst, Logger: logger})
 		if err != nil {
 			return nil, err
