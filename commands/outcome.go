@@ -235,7 +235,6 @@ func (o Outcome) ConfirmQuestion() string {
 	return q
 }
 
-
 // RenderText renders the outcome as plain text for a terminal: the
 // headline, then the result lines.
 func RenderText(o Outcome) string {
