@@ -51,7 +51,6 @@ func (b *Bot) publishHome(ctx context.Context, j job, st homeState) {
 			break
 		}
 		v := b.rosterView(ctx, j, *st.roster, placedEphemeral, nil)
-		v.BlockLimit = maxHomeBlocks
 		rb, _ := rosterBlocks(ro, v, issued, actionPanel, actionHome)
 		blocks = append(homeHeader(), rb...)
 		blocks = append(blocks, slack.NewActionBlock("home.back",

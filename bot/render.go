@@ -296,9 +296,6 @@ type rosterView struct {
 	// TimedHold is the timed hold offered on rows of members not on hold
 	// (0: none).
 	TimedHold time.Duration
-	// BlockLimit is the surface's block limit (50 in a message, 100 in
-	// the Home tab).
-	BlockLimit int
 }
 
 // renderRoster renders a roster panel: live members first, each with its

@@ -45,7 +45,7 @@ func (b *Bot) logAuthErr(err error, j job) {
 
 // rosterView is how the requester of j sees a roster.
 func (b *Bot) rosterView(ctx context.Context, j job, l commands.List, placement int, note []string) rosterView {
-	v := rosterView{List: l, Placement: placement, Note: note, Prompt: b.svc.ButtonPrompt, TimedHold: b.cfg.TimedDefault, BlockLimit: maxBlocks}
+	v := rosterView{List: l, Placement: placement, Note: note, Prompt: b.svc.ButtonPrompt, TimedHold: b.cfg.TimedDefault}
 	if b.svc.Policy != nil {
 		role, _ := b.svc.Policy.Role(ctx, j.requester.UserID)
 		v.ViewerIsSupervisor = role == commands.Supervisor

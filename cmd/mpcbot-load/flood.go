@@ -165,18 +165,19 @@ func runFloodPhase(ctx context.Context, o *options, spec floodSpec) floodResult 
 			out.After = sustainedRate(times, out.Up.Add(time.Second), sendEnd)
 		}
 	}
-	if err := w.stop(30 * time.Second); err != nil {
-		res.Err = err
-	}
-	// After the stop the logs are complete.
-	handled, err := handledBy(w.logPaths())
-	if err != nil {
-		res.Err = errors.Join(res.Err, err)
-	}
-	res.Spread = spreadOf(handled, envelopeIDs(cmds), len(w.bots))
-	res.Taps.countCrossReplica(handled)
-	res.Anomalies = findAnomalies(w.slack, cmds, t, handled, maxExamples)
+	res.Spread, res.Anomalies, res.Err = w.stopAndJudge(cmds, t, &res.Taps)
 	return res
+}
+
+// stopAndJudge stops the fleet and, from the replicas' complete audit
+// logs, says which replica served each command, counts the double taps
+// served by two replicas and describes the commands without exactly one
+// outcome.
+func (w *world) stopAndJudge(cmds []sentCommand, t tally, taps *tapResult) (spread, anomalies, error) {
+	err := w.stop(30 * time.Second)
+	handled, herr := handledBy(w.logPaths())
+	taps.countCrossReplica(handled)
+	return spreadOf(handled, envelopeIDs(cmds), len(w.bots)), findAnomalies(w.slack, cmds, t, handled, maxExamples), errors.Join(err, herr)
 }
 
 // envelopeIDs lists the commands' envelope ids.

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"math/rand/v2"
 	"sync"
 	"time"
@@ -87,16 +86,7 @@ func runRefreshPhase(ctx context.Context, o *options) refreshResult {
 	res.AckTimeouts = t.countKind(cmds, "ack_timeout")
 	res.Taps = sendDoubleTaps(ctx, w.slack, cmds, o.doubleTaps)
 	res.Taps.judge(ctx, w.slack, 30*time.Second)
-	if err := w.stop(30 * time.Second); err != nil {
-		res.Err = err
-	}
-	handled, err := handledBy(w.logPaths())
-	if err != nil {
-		res.Err = errors.Join(res.Err, err)
-	}
-	res.Spread = spreadOf(handled, envelopeIDs(cmds), len(w.bots))
-	res.Taps.countCrossReplica(handled)
-	res.Anomalies = findAnomalies(w.slack, cmds, t, handled, maxExamples)
+	res.Spread, res.Anomalies, res.Err = w.stopAndJudge(cmds, t, &res.Taps)
 	return res
 }
 
