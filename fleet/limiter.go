@@ -42,8 +42,9 @@ redis.call('SET', KEYS[1], string.format('%.0f', tat + interval))
 return {1, wait, now + wait}
 `)
 
-// pauseScript is plivo.GCRA.Pause on Redis's clock: KEYS[1] holds the TAT;
-// ARGV: interval, tolerance, pause (µs from now).
+// pauseScript is plivo.GCRA.Pause on Redis's clock: KEYS[1] holds the TAT,
+// KEYS[2] marks the running pause (its TTL is what is left of it, see
+// PausedFor); ARGV: interval, tolerance, pause (µs from now).
 var pauseScript = redis.NewScript(`
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
@@ -52,6 +53,8 @@ local tat = tonumber(redis.call('GET', KEYS[1]))
 if not tat then tat = now + tol + interval end
 if tat < now + pause + tol then tat = now + pause + tol end
 redis.call('SET', KEYS[1], string.format('%.0f', tat))
+local ms = math.ceil(pause / 1000)
+if ms > redis.call('PTTL', KEYS[2]) then redis.call('SET', KEYS[2], 1, 'PX', ms) end
 return 1
 `)
 
@@ -168,12 +171,34 @@ func (l *Limiter) Pause(ctx context.Context, now, until time.Time) {
 		local.Pause(ctx, now, until)
 	}
 	err := l.f.do(ctx, "limiter pause", func(ctx context.Context) error {
-		return pauseScript.Run(ctx, l.f.rdb, []string{l.f.key("limiter")},
+		return pauseScript.Run(ctx, l.f.rdb, []string{l.f.key("limiter"), l.f.key("limiter:pause")},
 			l.interval, l.tolerance, until.Sub(now).Microseconds()).Err()
 	})
 	if err != nil && local == nil && ctx.Err() == nil {
 		l.fallback(now) // created paused
 	}
+}
+
+// PausedFor implements plivo.Limiter: what is left of the fleet's pause, by
+// Redis's clock (one PTTL). On the fallback bucket, or when Redis does not
+// answer, the pauses this replica knows of.
+func (l *Limiter) PausedFor(ctx context.Context, now time.Time) time.Duration {
+	l.mu.Lock()
+	local, own := l.local, max(l.pausedUntil.Sub(now), 0)
+	l.mu.Unlock()
+	if local != nil {
+		return max(local.PausedFor(ctx, now), own)
+	}
+	var left time.Duration
+	err := l.f.do(ctx, "limiter paused", func(ctx context.Context) error {
+		var err error
+		left, err = l.f.rdb.PTTL(ctx, l.f.key("limiter:pause")).Result()
+		return err
+	})
+	if err != nil {
+		return own
+	}
+	return max(left, 0) // -2 (no key) and -1 (no TTL, never set so) are "none"
 }
 
 // fallback returns the local bucket, creating it at the switch from the

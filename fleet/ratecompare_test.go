@@ -57,6 +57,8 @@ func (p *pollingLimiter) Reserve(ctx context.Context, _ time.Time, maxWait time.
 
 func (p *pollingLimiter) Pause(context.Context, time.Time, time.Time) {}
 
+func (p *pollingLimiter) PausedFor(context.Context, time.Time) time.Duration { return 0 }
+
 // TestCompareFlood floods both limiters the same way (three replicas, eight
 // callers each, 100/s, burst 10) and reports the busiest windows, the
 // sustained rate and the Redis round trips per request. Both must respect

@@ -25,6 +25,12 @@ type Limiter interface {
 	// a shared implementation) backs off, not one request. After the pause
 	// the bucket resumes at its rate without a fresh burst.
 	Pause(ctx context.Context, now, until time.Time)
+	// PausedFor returns how long a pause asked by Pause (by any user of a
+	// shared implementation) still runs after now; 0 when none does. A
+	// request whose slot was booked before a pause began asks it before
+	// sending, and books a new slot after the pause instead of sending
+	// into it.
+	PausedFor(ctx context.Context, now time.Time) time.Duration
 }
 
 // InFlightID identifies one update recorded in an InFlight log.

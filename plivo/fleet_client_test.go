@@ -160,6 +160,8 @@ func (l refusingLimiter) Reserve(context.Context, time.Time, time.Duration) (tim
 
 func (refusingLimiter) Pause(context.Context, time.Time, time.Time) {}
 
+func (refusingLimiter) PausedFor(context.Context, time.Time) time.Duration { return 0 }
+
 func TestLimiterRefusalIsBusy(t *testing.T) {
 	t.Parallel()
 	srv := plivotest.NewServer(plivotest.WithSampleMPC())
@@ -253,5 +255,66 @@ func TestConfigInFlightRecordsUpdates(t *testing.T) {
 				t.Errorf("calls\n got %q\nwant %q", got, tt.want)
 			}
 		})
+	}
+}
+
+// Requests whose slots were booked before a 429's pause began do not go out
+// inside the pause: each, after waiting for its slot, finds the pause
+// running and books again behind it. At 2 requests/s with a burst of 1,
+// three updates at once take the slots now, +500 ms and +1 s; the first
+// gets 429 with Retry-After 2, so the other two slots fall in the pause.
+func TestSlotsBookedBeforeAPauseWaitForItsEnd(t *testing.T) {
+	t.Parallel()
+	srv := plivotest.NewServer(plivotest.WithSampleMPC())
+	t.Cleanup(srv.Close)
+	limiter, err := plivo.NewLocalLimiter(2, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := plivo.New(plivo.Config{AuthID: srv.AuthID, AuthToken: srv.AuthToken, BaseURL: srv.URL, Limiter: limiter})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv.FailNext(1, plivotest.Fault{Status: 429, RetryAfter: "2"})
+	mpc := byName(t, plivotest.SampleMPCName)
+	updates := []struct {
+		member plivo.Member
+		update plivo.ParticipantUpdate
+	}{
+		{"101", plivo.ParticipantUpdate{Mute: ptr(true)}},
+		{"102", plivo.ParticipantUpdate{Hold: ptr(true)}},
+		{"102", plivo.ParticipantUpdate{Mute: ptr(true)}},
+	}
+	errs := make(chan error, len(updates))
+	for _, u := range updates {
+		go func() {
+			_, err := c.UpdateParticipant(simCtx(t), mpc, u.member, u.update)
+			errs <- err
+		}()
+	}
+	for range updates {
+		if err := <-errs; err != nil {
+			t.Fatalf("update: %v", err)
+		}
+	}
+	reqs := srv.Requests()
+	var got429 time.Time
+	for _, r := range reqs {
+		if r.Status == 429 {
+			got429 = r.Time
+		}
+	}
+	if got429.IsZero() {
+		t.Fatalf("no 429 among %+v", reqs)
+	}
+	// 20 ms for the two clocks' rounding.
+	end := got429.Add(2*time.Second - 20*time.Millisecond)
+	for _, r := range reqs {
+		if r.Time.After(got429) && r.Time.Before(end) {
+			t.Errorf("%s %s reached Plivo %v after the 429, inside the 2 s pause", r.Method, r.Path, r.Time.Sub(got429))
+		}
+	}
+	if n := len(srv.AppliedUpdates()); n != len(updates) {
+		t.Errorf("%d updates applied, want %d", n, len(updates))
 	}
 }

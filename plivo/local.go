@@ -22,6 +22,8 @@ type GCRA struct {
 	Interval, Tolerance time.Duration
 	// TAT is the theoretical arrival time; the zero value is a full bucket.
 	TAT time.Time
+	// PausedUntil is the end of the latest pause (zero: none asked).
+	PausedUntil time.Time
 }
 
 // NewGCRA returns the state of a full bucket of rate r and burst b.
@@ -54,6 +56,9 @@ func (g *GCRA) Reserve(now time.Time, maxWait time.Duration) (time.Duration, boo
 // Pause makes no request be sent before until, and the next ones paced at
 // the rate from then on (no fresh burst).
 func (g *GCRA) Pause(until time.Time) {
+	if until.After(g.PausedUntil) {
+		g.PausedUntil = until
+	}
 	if t := until.Add(g.Tolerance); t.After(g.TAT) {
 		g.TAT = t
 	}
@@ -94,6 +99,13 @@ func (l *LocalLimiter) Pause(_ context.Context, _, until time.Time) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	l.gcra.Pause(until)
+}
+
+// PausedFor implements Limiter.
+func (l *LocalLimiter) PausedFor(_ context.Context, now time.Time) time.Duration {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return max(l.gcra.PausedUntil.Sub(now), 0)
 }
 
 // Drain empties the bucket at now, e.g. for a fallback bucket that must not

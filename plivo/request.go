@@ -147,10 +147,44 @@ func (c *Client) requestURL(escapedPath, query string) (*url.URL, error) {
 // the token would come too late nothing is booked, and it returns Busy
 // (nothing sent yet) or, on a retry, the previous attempt's failure. A wait
 // cut short by ctx keeps its booking (a Limiter has no cancel; the budget
-// errs on the safe side).
+// errs on the safe side). A slot booked before a 429's pause began (by this
+// client or, on a shared limiter, by any replica) would fall inside the
+// pause: after waiting for it, the request asks the limiter and, while a
+// pause runs, books again behind it instead of sending.
 func (c *Client) takeToken(ctx context.Context, op operation, deadline time.Time, last *Error) *Error {
+	for rebook := 0; ; rebook++ {
+		waited, err := c.waitForSlot(ctx, op, deadline, last)
+		if err != nil || !waited {
+			return err
+		}
+		paused := c.limiter.PausedFor(ctx, c.now())
+		if paused <= 0 {
+			return nil
+		}
+		if rebook == maxRebooks {
+			// Pause after pause: the budget is held back, not this
+			// request's fault; let the caller's retry rules decide.
+			if last != nil {
+				return last
+			}
+			return &Error{Op: op.String(), Kind: Busy, RetryAfter: paused,
+				Message: "Plivo keeps asking every request to wait; nothing was sent"}
+		}
+		c.log.LogAttrs(ctx, slog.LevelInfo, "plivo: a pause began while this request waited for its slot; booking again after it",
+			slog.String("op", op.name), slog.String("mpc", op.mpc.String()), slog.String("member", string(op.member)),
+			slog.Duration("paused_for", paused))
+	}
+}
+
+// maxRebooks bounds how often one request books again because a pause began
+// while it waited (each time, a whole pause has passed).
+const maxRebooks = 3
+
+// waitForSlot books one slot and sleeps until it; waited says whether it
+// slept (a slot in the future, which a later pause may cover).
+func (c *Client) waitForSlot(ctx context.Context, op operation, deadline time.Time, last *Error) (waited bool, _ *Error) {
 	if ctx.Err() != nil {
-		return c.contextError(ctx, op, last, 0)
+		return false, c.contextError(ctx, op, last, 0)
 	}
 	now := c.now()
 	wait, ok := c.limiter.Reserve(ctx, now, deadline.Sub(now))
@@ -159,23 +193,23 @@ func (c *Client) takeToken(ctx context.Context, op operation, deadline time.Time
 			slog.String("op", op.name), slog.String("mpc", op.mpc.String()), slog.String("member", string(op.member)),
 			slog.Duration("delay", wait), slog.Bool("retry", last != nil))
 		if last != nil {
-			return last
+			return false, last
 		}
-		return &Error{Op: op.String(), Kind: Busy, RetryAfter: wait,
+		return false, &Error{Op: op.String(), Kind: Busy, RetryAfter: wait,
 			Message: "too many Plivo requests right now; nothing was sent"}
 	}
 	if wait <= 0 {
 		c.observer.LimiterWait(0)
-		return nil
+		return false, nil
 	}
 	c.observer.LimiterQueue(1)
 	err := c.sleep(ctx, wait)
 	c.observer.LimiterQueue(-1)
 	if err != nil {
-		return c.contextError(ctx, op, last, 0)
+		return true, c.contextError(ctx, op, last, 0)
 	}
 	c.observer.LimiterWait(wait)
-	return nil
+	return true, nil
 }
 
 // attempt sends one HTTP request with its own timeout. It returns the

@@ -618,3 +618,32 @@ func TestPauseOnlyFor429WithRetryAfter(t *testing.T) {
 		})
 	}
 }
+
+// everPaused books every request one second ahead and reports a pause that
+// never ends (Plivo answering 429 with Retry-After to every replica).
+type everPaused struct{ Limiter }
+
+func (everPaused) Reserve(context.Context, time.Time, time.Duration) (time.Duration, bool) {
+	return time.Second, true
+}
+
+func (everPaused) PausedFor(context.Context, time.Time) time.Duration { return 5 * time.Second }
+
+// A request that finds a pause running after each wait books again at most
+// maxRebooks times, then gives up with Busy: nothing was sent.
+func TestRebookingAfterPausesIsBounded(t *testing.T) {
+	t.Parallel()
+	srv := sequenceServer(t, reply{status: 200, body: okBody})
+	c, clock, _ := newTestClient(t, srv.URL, func(cfg *Config) { cfg.Limiter = everPaused{} })
+	_, err := c.UpdateParticipant(context.Background(), mustMPC(t, "m"), "1", muteUpdate)
+	var pe *Error
+	if !errors.As(err, &pe) || pe.Kind != Busy {
+		t.Fatalf("err = %v, want a Busy *Error", err)
+	}
+	if n := srv.Count(); n != 0 {
+		t.Errorf("%d requests sent during an endless pause, want 0", n)
+	}
+	if got, want := len(clock.Sleeps()), maxRebooks+1; got != want {
+		t.Errorf("%d waits for a slot, want %d (the first and %d rebookings)", got, want, maxRebooks)
+	}
+}

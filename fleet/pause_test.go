@@ -1,0 +1,120 @@
+package fleet
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/mpcbot/mpcbot/plivo"
+	"github.com/mpcbot/mpcbot/plivo/plivotest"
+)
+
+// PausedFor tells every replica what is left of a pause any of them asked,
+// by Redis's clock; a shorter pause asked later does not shorten it; it
+// ends by itself.
+func TestPausedForIsTheFleets(t *testing.T) {
+	t.Parallel()
+	fs := openReplicas(t, 2, sharedRedis.URL(), func(c *Config) { c.Rate, c.Burst = 10, 5 })
+	ctx := context.Background()
+	if left := fs[1].Limiter().PausedFor(ctx, time.Now()); left != 0 {
+		t.Fatalf("PausedFor before any pause = %v, want 0", left)
+	}
+	now := time.Now()
+	fs[0].Limiter().Pause(ctx, now, now.Add(time.Second))
+	fs[0].Limiter().Pause(ctx, now, now.Add(100*time.Millisecond))
+	left := fs[1].Limiter().PausedFor(ctx, time.Now())
+	// Redis set the pause after now, and it is read back after that: what
+	// is left lies in (1 s − (time since now), 1 s].
+	if lo := time.Second - time.Since(now); left <= lo-time.Millisecond || left > time.Second {
+		t.Fatalf("another replica's 1 s pause (then a 100 ms one) has %v left, want in (%v, 1s]", left, lo)
+	}
+	waitFor(t, 5*time.Second, "the pause to end", func() bool { return fs[1].Limiter().PausedFor(ctx, time.Now()) == 0 })
+	if !fs[0].Status().Healthy || !fs[1].Status().Healthy {
+		t.Fatal("a replica degraded: the test measured nothing shared")
+	}
+}
+
+// Two replicas share the budget through their own plivo.Clients. At 2
+// requests/s with a burst of 1, replica a books slots for two updates and
+// replica b one after them; a's first gets a 429 with Retry-After 2 and
+// pauses the fleet. The other slots, booked before the pause, fall inside
+// it: a's own second update and b's update (on another replica) each book
+// again behind it, and nothing reaches Plivo during the pause.
+func TestSlotsBookedBeforeTheFleetsPauseWaitForItsEnd(t *testing.T) {
+	t.Parallel()
+	fs := openReplicas(t, 2, sharedRedis.URL(), func(c *Config) { c.Rate, c.Burst = 2, 1 })
+	srv := plivotest.NewServer(plivotest.WithSampleMPC())
+	t.Cleanup(srv.Close)
+	booked := make(chan string, 16)
+	clients := map[string]*plivo.Client{}
+	for i, name := range []string{"a", "b"} {
+		fs[i].Limiter().booked = func(time.Time, bool) { booked <- name }
+		c, err := plivo.New(plivo.Config{AuthID: srv.AuthID, AuthToken: srv.AuthToken, BaseURL: srv.URL, Limiter: fs[i].Limiter()})
+		if err != nil {
+			t.Fatal(err)
+		}
+		clients[name] = c
+	}
+	mpc, err := plivo.MPCByName(plivotest.SampleMPCName)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+
+	srv.FailNext(1, plivotest.Fault{Status: 429, RetryAfter: "2"})
+	updates := []struct {
+		replica string
+		member  plivo.Member
+		update  plivo.ParticipantUpdate
+	}{
+		{"a", "101", plivo.ParticipantUpdate{Mute: ptr(true)}}, // the first slot: gets the 429
+		{"a", "102", plivo.ParticipantUpdate{Hold: ptr(true)}},
+		{"b", "102", plivo.ParticipantUpdate{Mute: ptr(true)}},
+	}
+	errs := make(chan error, len(updates))
+	for _, u := range updates {
+		go func() {
+			_, err := clients[u.replica].UpdateParticipant(ctx, mpc, u.member, u.update)
+			errs <- err
+		}()
+		// Book in this order, so the first slot is the first update's.
+		select {
+		case by := <-booked:
+			if by != u.replica {
+				t.Fatalf("replica %s booked, want %s", by, u.replica)
+			}
+		case <-ctx.Done():
+			t.Fatal("no slot booked")
+		}
+	}
+	for range updates {
+		if err := <-errs; err != nil {
+			t.Fatalf("update: %v", err)
+		}
+	}
+	reqs := srv.Requests()
+	var got429 time.Time
+	for _, r := range reqs {
+		if r.Status == 429 {
+			got429 = r.Time
+		}
+	}
+	if got429.IsZero() {
+		t.Fatalf("no 429 among %+v", reqs)
+	}
+	end := got429.Add(2*time.Second - 20*time.Millisecond)
+	for _, r := range reqs {
+		if r.Time.After(got429) && r.Time.Before(end) {
+			t.Errorf("%s %s reached Plivo %v after the 429, inside the fleet's 2 s pause", r.Method, r.Path, r.Time.Sub(got429))
+		}
+	}
+	if n := len(srv.AppliedUpdates()); n != len(updates) {
+		t.Errorf("%d updates applied, want %d", n, len(updates))
+	}
+	if !fs[0].Status().Healthy || !fs[1].Status().Healthy {
+		t.Fatal("a replica degraded: the test measured nothing shared")
+	}
+}
+
+func ptr[T any](v T) *T { return &v }
