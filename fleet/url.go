@@ -3,7 +3,9 @@ package fleet
 import (
 	"errors"
 	"fmt"
+	"net"
 	"net/url"
+	"strconv"
 	"slices"
 	"strings"
 
@@ -33,6 +35,18 @@ func ParseURL(raw string) (*redis.Options, error) {
 	opts, err := redis.ParseURL(raw)
 	if err != nil {
 		return nil, fmt.Errorf("REDIS_URL: %s", redact(err.Error(), raw))
+	}
+	// url.Parse reads only the part after the last ':' as the port, so a
+	// host such as "cache:port:6379" parses, and would never connect.
+	// go-redis would bracket "cache:port" as an IPv6 host, and take an
+	// empty host for localhost.
+	host := u.Hostname()
+	if host == "" || (strings.Contains(host, ":") && net.ParseIP(host) == nil) {
+		return nil, fmt.Errorf("REDIS_URL: host %q is not host[:port] (a name or IP, then an optional numeric port)", redact(u.Host, raw))
+	}
+	_, port, err := net.SplitHostPort(opts.Addr)
+	if n, perr := strconv.Atoi(port); err != nil || perr != nil || n < 1 || n > 65535 {
+		return nil, fmt.Errorf("REDIS_URL: port %q is not a number from 1 to 65535", redact(port, raw))
 	}
 	return opts, nil
 }

@@ -20,6 +20,7 @@ func TestParseURL(t *testing.T) {
 		{"redis://redis.internal", "redis.internal:6379", "", "", 0, false},
 		{"redis://:s3cret@10.0.0.5:6380/2", "10.0.0.5:6380", "", "s3cret", 2, false},
 		{"rediss://bot:p%40ss@cache.example:6380/15", "cache.example:6380", "bot", "p@ss", 15, true},
+		{"redis://[::1]:6390/1", "[::1]:6390", "", "", 1, false},
 	}
 	for _, tt := range tests {
 		o, err := ParseURL(tt.raw)
@@ -48,6 +49,11 @@ func TestParseURLErrorsNameTheVariableNotTheSecret(t *testing.T) {
 		{"redis://:hunter2x@localhost?dial_timeout=soon", "hunter2x"},
 		{"redis://:hunter2x@", "hunter2x"},
 		{"redis://:hunter2x@localhost\x7f", "hunter2x"},
+		{"redis://:hunter2x@cache:port:6379/0", "hunter2x"},
+		{"redis://:hunter2x@cache:6379:6380", "hunter2x"},
+		{"redis://:hunter2x@cache:0", "hunter2x"},
+		{"redis://:hunter2x@cache:70000", "hunter2x"},
+		{"redis://:hunter2x@:6379", "hunter2x"},
 	}
 	for _, tt := range tests {
 		_, err := ParseURL(tt.raw)
