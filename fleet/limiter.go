@@ -66,7 +66,9 @@ return 1
 // the switch; when Redis answers again, the first shared reservation drains
 // the shared bucket (and carries a pause asked meanwhile), so neither switch
 // adds a burst on top of what was just sent. Both drains start after the
-// latest slot this replica booked on the bucket it leaves.
+// latest slot this replica booked on the bucket it leaves. The fallback
+// books at most fallbackAhead ahead, so that after a blip of Redis the
+// slots it already booked add little to the shared budget.
 type Limiter struct {
 	f                   *Fleet
 	rate                rate.Limit
@@ -93,8 +95,32 @@ func newLimiter(f *Fleet) *Limiter {
 }
 
 // Reserve implements plivo.Limiter. On the shared bucket, now is ignored:
-// Redis's clock decides.
+// Redis's clock decides. On the fallback bucket, a caller whose slot would
+// be more than fallbackAhead away is held here, unbooked, and asks again
+// when it is near (see fallbackAhead).
 func (l *Limiter) Reserve(ctx context.Context, now time.Time, maxWait time.Duration) (time.Duration, bool) {
+	for {
+		wait, ok, hold := l.reserveOnce(ctx, now, maxWait)
+		if hold <= 0 {
+			return wait, ok
+		}
+		start := time.Now()
+		timer := time.NewTimer(hold)
+		select {
+		case <-ctx.Done():
+			timer.Stop()
+			return 0, false
+		case <-timer.C:
+		}
+		held := time.Since(start)
+		now, maxWait = now.Add(held), maxWait-held
+	}
+}
+
+// reserveOnce books a slot on the shared bucket, or on the fallback one
+// when Redis fails; hold > 0 says the fallback's slot is too far ahead to
+// book yet: ask again after hold.
+func (l *Limiter) reserveOnce(ctx context.Context, now time.Time, maxWait time.Duration) (wait time.Duration, ok bool, hold time.Duration) {
 	l.mu.Lock()
 	rejoin := l.local != nil
 	floor := int64(0)
@@ -116,7 +142,7 @@ func (l *Limiter) Reserve(ctx context.Context, now time.Time, maxWait time.Durat
 		return err
 	})
 	if err == nil && len(res) == 3 {
-		wait, ok := time.Duration(res[1])*time.Microsecond, res[0] == 1
+		wait, ok = time.Duration(res[1])*time.Microsecond, res[0] == 1
 		l.mu.Lock()
 		if rejoin {
 			l.local = nil
@@ -128,14 +154,14 @@ func (l *Limiter) Reserve(ctx context.Context, now time.Time, maxWait time.Durat
 		if l.booked != nil && ok {
 			l.booked(time.UnixMicro(res[2]), true)
 		}
-		return wait, ok
+		return wait, ok, 0
 	}
 	if err != nil && ctx.Err() != nil {
 		// The caller gave up: not Redis's fault, nothing to send.
-		return 0, false
+		return 0, false, 0
 	}
 	local := l.fallback(now)
-	wait, ok := local.Reserve(ctx, now, maxWait)
+	wait, ok = local.Reserve(ctx, now, min(maxWait, fallbackAhead))
 	if ok {
 		l.mu.Lock()
 		l.noteSlot(now.Add(wait))
@@ -143,9 +169,23 @@ func (l *Limiter) Reserve(ctx context.Context, now time.Time, maxWait time.Durat
 		if l.booked != nil {
 			l.booked(now.Add(wait), false)
 		}
+		return wait, true, 0
 	}
-	return wait, ok
+	if wait >= maxWait {
+		return wait, false, 0
+	}
+	// Further ahead than the fallback books: nothing booked; ask again
+	// (the shared bucket first: Redis may be back by then) when it is near.
+	return wait, false, wait - fallbackAhead + time.Millisecond
 }
+
+// fallbackAhead bounds how far ahead a replica books slots on its fallback
+// bucket. Slots booked there are sent even after Redis answers again, on
+// top of the shared bucket the other replicas use; a caller whose slot
+// would be further ahead waits unbooked and asks again when it is near.
+// After a blip of Redis, a replica's fallback adds at most about
+// fallbackAhead × its fallback rate to the fleet's budget.
+const fallbackAhead = time.Second
 
 // noteSlot records a booked slot; l.mu is held.
 func (l *Limiter) noteSlot(slot time.Time) {

@@ -2,6 +2,7 @@ package fleet
 
 import (
 	"context"
+	"sync"
 	"testing"
 	"time"
 
@@ -118,3 +119,78 @@ func TestSlotsBookedBeforeTheFleetsPauseWaitForItsEnd(t *testing.T) {
 }
 
 func ptr[T any](v T) *T { return &v }
+
+// While Redis is down, a replica books slots on its fallback bucket at most
+// fallbackAhead ahead: those are sent whatever happens, so after Redis is
+// back they add to the shared budget. A caller whose slot is further away
+// waits unbooked; once Redis answers, it books on the shared bucket.
+func TestFallbackBooksOnlyNearSlots(t *testing.T) {
+	t.Parallel()
+	srv := newServer(t)
+	fs := openReplicas(t, 2, srv.URL(), func(c *Config) { c.Rate, c.Burst = 4, 2 })
+	f := fs[0]
+	type booking struct {
+		at, slot time.Time
+		shared   bool
+	}
+	var mu sync.Mutex
+	var bookings []booking
+	f.Limiter().booked = func(slot time.Time, shared bool) {
+		mu.Lock()
+		bookings = append(bookings, booking{time.Now(), slot, shared})
+		mu.Unlock()
+	}
+	count := func(shared bool) int {
+		mu.Lock()
+		defer mu.Unlock()
+		n := 0
+		for _, b := range bookings {
+			if b.shared == shared {
+				n++
+			}
+		}
+		return n
+	}
+	if err := srv.Kill(); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 5*time.Second, "degraded", func() bool { return !f.Status().Healthy })
+
+	// 8 callers at once on a fallback of 2/s, burst 1, drained: their slots
+	// are 0.5 s to 4 s away; only those within a second may be booked now.
+	const callers = 8
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	results := make(chan bool, callers)
+	for range callers {
+		go func() {
+			_, ok := f.Limiter().Reserve(ctx, time.Now(), 30*time.Second)
+			results <- ok
+		}()
+	}
+	waitFor(t, 5*time.Second, "fallback bookings", func() bool { return count(false) >= 2 })
+	if err := srv.Restart(); err != nil {
+		t.Fatal(err)
+	}
+	for range callers {
+		if !<-results {
+			t.Fatal("a caller was refused with 30 s to wait")
+		}
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	for _, b := range bookings {
+		if ahead := b.slot.Sub(b.at); !b.shared && ahead > fallbackAhead+50*time.Millisecond {
+			t.Errorf("a fallback slot booked %v ahead, want at most %v", ahead, fallbackAhead)
+		}
+	}
+	shared := 0
+	for _, b := range bookings {
+		if b.shared {
+			shared++
+		}
+	}
+	if shared == 0 || len(bookings) != callers {
+		t.Errorf("%d bookings, %d of them shared: want %d, the callers still waiting when Redis came back on the shared bucket", len(bookings), shared, callers)
+	}
+}
