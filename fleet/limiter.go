@@ -3,6 +3,7 @@ package fleet
 import (
 	"context"
 	"log/slog"
+	"slices"
 	"sync"
 	"time"
 
@@ -13,9 +14,9 @@ import (
 )
 
 // reserveScript is plivo.GCRA.Reserve on Redis's clock, in microseconds.
-// KEYS[1] holds the fleet's TAT. ARGV: interval, tolerance, maxWait, floor.
-// The TAT is raised to at least now+floor first (floor > 0 when a replica
-// rejoins after a fallback, see Limiter). A missing key is an empty bucket
+// KEYS[1] holds the fleet's TAT. ARGV: interval, tolerance, maxWait, floor,
+// extra. The TAT becomes at least TAT+extra and now+floor (both > 0 when a
+// replica rejoins after a fallback, see Limiter). A missing key is an empty bucket
 // (TAT = now + tolerance + interval): after Redis lost its data, the
 // replicas have just been sending on their fallback buckets, and a full
 // bucket would let a fresh burst through on top of that; the price is one
@@ -26,10 +27,11 @@ var reserveScript = redis.NewScript(`
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
 local interval, tol = tonumber(ARGV[1]), tonumber(ARGV[2])
-local maxwait, floor = tonumber(ARGV[3]), tonumber(ARGV[4])
+local maxwait, floor, extra = tonumber(ARGV[3]), tonumber(ARGV[4]), tonumber(ARGV[5])
 local stored = tonumber(redis.call('GET', KEYS[1]))
 local tat = stored
 if not tat then tat = now + tol + interval end
+tat = tat + extra
 if tat < now + floor then tat = now + floor end
 if tat < now then tat = now end
 local wait = tat - tol - now
@@ -63,12 +65,14 @@ return 1
 // window T. Each Reserve is one script call that books a future slot (FIFO
 // pacing, no polling). When Redis fails, the replica switches to a local
 // bucket of rate ÷ replicas and burst ÷ replicas (at least 1), drained at
-// the switch; when Redis answers again, the first shared reservation drains
-// the shared bucket (and carries a pause asked meanwhile), so neither switch
-// adds a burst on top of what was just sent. Both drains start after the
-// latest slot this replica booked on the bucket it leaves. The fallback
-// books at most fallbackAhead ahead, so that after a blip of Redis the
-// slots it already booked add little to the shared budget.
+// the switch (after the latest slot this replica booked on the shared
+// one); when Redis answers again, the first shared reservation starts the
+// shared bucket drained after every slot this replica booked, carries a
+// pause asked meanwhile, and charges it one interval for each slot still to
+// be sent from the fallback, so neither switch adds a burst on top of what
+// was sent or booked. The fallback books at most
+// fallbackAhead ahead, so that after a blip of Redis the slots it already
+// booked add little to the shared budget.
 type Limiter struct {
 	f                   *Fleet
 	rate                rate.Limit
@@ -79,6 +83,8 @@ type Limiter struct {
 	local       *plivo.LocalLimiter // the fallback while in use; nil on the shared bucket
 	pausedUntil time.Time           // the latest pause asked of this replica (its clock)
 	horizon     time.Time           // the latest slot this replica booked (its clock)
+	localSlots  []time.Time         // the slots booked on the fallback bucket (its clock)
+	rejoining   bool                // a reservation is carrying localSlots to Redis
 
 	// booked, when set (tests), is told every slot booked: on the shared
 	// bucket by Redis's clock, on the fallback by the caller's.
@@ -123,13 +129,25 @@ func (l *Limiter) Reserve(ctx context.Context, now time.Time, maxWait time.Durat
 func (l *Limiter) reserveOnce(ctx context.Context, now time.Time, maxWait time.Duration) (wait time.Duration, ok bool, hold time.Duration) {
 	l.mu.Lock()
 	rejoin := l.local != nil
-	floor := int64(0)
+	floor, extra, carry := int64(0), int64(0), false
 	if rejoin {
-		// Start after the slots booked on the local bucket, with no burst,
-		// and not before a pause asked meanwhile ends.
+		// Start after every slot this replica booked (Redis may have lost
+		// the shared ones), with no burst, and not before a pause asked
+		// meanwhile ends.
 		floor = max(0, l.horizon.Sub(now).Microseconds()) + l.tolerance + l.interval
 		if p := l.pausedUntil.Sub(now); p > 0 {
 			floor = max(floor, p.Microseconds()+l.tolerance)
+		}
+		// And when the shared bucket is further ahead than that, the
+		// slots still to be sent from the local bucket come on top: they
+		// are charged to it, by one reservation only.
+		if !l.rejoining {
+			l.rejoining, carry = true, true
+			for _, slot := range l.localSlots {
+				if slot.After(now) {
+					extra += l.interval
+				}
+			}
 		}
 	}
 	l.mu.Unlock()
@@ -138,14 +156,23 @@ func (l *Limiter) reserveOnce(ctx context.Context, now time.Time, maxWait time.D
 	err := l.f.do(ctx, "limiter reserve", func(ctx context.Context) error {
 		var err error
 		res, err = reserveScript.Run(ctx, l.f.rdb, []string{l.f.key("limiter")},
-			l.interval, l.tolerance, maxWait.Microseconds(), floor).Int64Slice()
+			l.interval, l.tolerance, maxWait.Microseconds(), floor, extra).Int64Slice()
 		return err
 	})
+	if carry {
+		l.mu.Lock()
+		l.rejoining = false
+		if err == nil {
+			l.localSlots = nil
+		}
+		l.mu.Unlock()
+	}
 	if err == nil && len(res) == 3 {
 		wait, ok = time.Duration(res[1])*time.Microsecond, res[0] == 1
 		l.mu.Lock()
 		if rejoin {
 			l.local = nil
+			l.localSlots = nil
 		}
 		if ok {
 			l.noteSlot(time.Now().Add(wait))
@@ -165,6 +192,7 @@ func (l *Limiter) reserveOnce(ctx context.Context, now time.Time, maxWait time.D
 	if ok {
 		l.mu.Lock()
 		l.noteSlot(now.Add(wait))
+		l.localSlots = append(slices.DeleteFunc(l.localSlots, func(s time.Time) bool { return !s.After(now) }), now.Add(wait))
 		l.mu.Unlock()
 		if l.booked != nil {
 			l.booked(now.Add(wait), false)

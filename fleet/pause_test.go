@@ -2,6 +2,7 @@ package fleet
 
 import (
 	"context"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -193,4 +194,88 @@ func TestFallbackBooksOnlyNearSlots(t *testing.T) {
 	if shared == 0 || len(bookings) != callers {
 		t.Errorf("%d bookings, %d of them shared: want %d, the callers still waiting when Redis came back on the shared bucket", len(bookings), shared, callers)
 	}
+}
+
+// When Redis answers again, each replica charges the shared bucket for the
+// slots its fallback booked and has not sent yet: those go out anyway, so
+// the fleet's next shared slots come after all of them, not only after one
+// replica's (two replicas: the waits add up).
+func TestRejoinChargesTheFallbacksPendingSlots(t *testing.T) {
+	t.Parallel()
+	srv := newServer(t)
+	fs := openReplicas(t, 2, srv.URL(), func(c *Config) { c.Rate, c.Burst = 4, 2 })
+	var mu sync.Mutex
+	local := map[int][]time.Time{}
+	for i, f := range fs {
+		f.Limiter().booked = func(slot time.Time, shared bool) {
+			if !shared {
+				mu.Lock()
+				local[i] = append(local[i], slot)
+				mu.Unlock()
+			}
+		}
+	}
+	if err := srv.Kill(); err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	for _, f := range fs {
+		waitFor(t, 5*time.Second, "degraded", func() bool { return !f.Status().Healthy })
+		// Fallback 2/s, burst 1, drained: slots at +500 ms and +1 s.
+		for range 2 {
+			if _, ok := f.Limiter().Reserve(ctx, time.Now(), time.Minute); !ok {
+				t.Fatal("refused on the fallback")
+			}
+		}
+	}
+	if err := srv.Restart(); err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range fs {
+		waitFor(t, 5*time.Second, "healthy", func() bool { return f.Status().Healthy })
+	}
+	pending := func(i int, now time.Time) int {
+		mu.Lock()
+		defer mu.Unlock()
+		n := 0
+		for _, s := range local[i] {
+			if s.After(now) {
+				n++
+			}
+		}
+		return n
+	}
+	const interval = 250 * time.Millisecond
+	startA := time.Now()
+	pa := pending(0, startA)
+	mu.Lock()
+	horizonA := slices.MaxFunc(local[0], time.Time.Compare)
+	mu.Unlock()
+	if _, ok := fs[0].Limiter().Reserve(ctx, startA, time.Minute); !ok {
+		t.Fatal("refused on the shared bucket")
+	}
+	pb := pending(1, time.Now())
+	waitB, ok := fs[1].Limiter().Reserve(ctx, time.Now(), time.Minute)
+	endB := time.Now()
+	if !ok {
+		t.Fatal("refused on the shared bucket")
+	}
+	if pb == 0 {
+		t.Fatal("no fallback slot of B left to charge: the machine was too slow for this test")
+	}
+	// A starts the bucket drained (tolerance + one interval) after its
+	// latest slot, or after now with its pending slots charged, whichever
+	// is later, and books one interval; B's pending slots come on top, and
+	// B waits for all that less the tolerance (one interval): at least
+	// max(horizonA + 2 intervals, startA + (2+pa) intervals) + pb intervals
+	// − endB (Redis's now for B is before endB).
+	tatA := horizonA.Add(2 * interval)
+	if t2 := startA.Add(interval * time.Duration(2+pa)); t2.After(tatA) {
+		tatA = t2
+	}
+	want := tatA.Add(interval * time.Duration(pb)).Sub(endB)
+	if waitB < want-10*time.Millisecond {
+		t.Fatalf("B waits %v after rejoining with %d+%d fallback slots pending, want at least %v", waitB, pa, pb, want)
+	}
+	t.Logf("B waits %v (at least %v)", waitB, want)
 }
