@@ -16,8 +16,8 @@ import (
 // reserveScript is plivo.GCRA.Reserve on Redis's clock, in microseconds.
 // KEYS[1] holds the fleet's TAT. ARGV: interval, tolerance, maxWait, floor,
 // extra. The TAT becomes at least TAT+extra and now+floor (both > 0 when a
-// replica rejoins after a fallback, see Limiter). A missing key is an empty bucket
-// (TAT = now + tolerance + interval): after Redis lost its data, the
+// replica rejoins after a fallback, see Limiter). A missing key is an empty
+// bucket (TAT = now + tolerance + interval): after Redis lost its data, the
 // replicas have just been sending on their fallback buckets, and a full
 // bucket would let a fresh burst through on top of that; the price is one
 // interval once (the key has no expiry, so it is missing only on first use
@@ -70,9 +70,9 @@ return 1
 // shared bucket drained after every slot this replica booked, carries a
 // pause asked meanwhile, and charges it one interval for each slot still to
 // be sent from the fallback, so neither switch adds a burst on top of what
-// was sent or booked. The fallback books at most
-// fallbackAhead ahead, so that after a blip of Redis the slots it already
-// booked add little to the shared budget.
+// was sent or booked. The fallback books at most fallbackAhead ahead, so
+// that after a blip of Redis the slots it already booked add little to the
+// shared budget.
 type Limiter struct {
 	f                   *Fleet
 	rate                rate.Limit
