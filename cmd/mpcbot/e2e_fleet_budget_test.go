@@ -190,10 +190,9 @@ func checkPause(t *testing.T, w *fleetWorld, rs []*replica, pause time.Duration,
 	// Nothing reached Plivo during the pause, from any replica: not the
 	// retry, not the other replicas' changes (20 ms for rounding).
 	earliest := got429.Add(pause - 20*time.Millisecond)
-	for _, r := range w.plivo.Requests()[from:] {
-		if r.Time.After(got429) && r.Time.Before(earliest) {
-			t.Errorf("a Plivo request (%s %s) arrived %v after the 429, within the %v pause", r.Method, r.Path, r.Time.Sub(got429), pause)
-		}
+	_, inside, _ := w.plivo.SentDuringPause(pause - 20*time.Millisecond)
+	for _, r := range inside {
+		t.Errorf("a Plivo request (%s %s) arrived %v after the 429, within the %v pause", r.Method, r.Path, r.Time.Sub(got429), pause)
 	}
 	for i, m := range sent {
 		if served[i] == paused {

@@ -358,3 +358,33 @@ func TestConcurrentUse(t *testing.T) {
 		}
 	}
 }
+
+// SentDuringPause finds the latest 429 and the requests that arrived after
+// it within the pause, and says when there was no 429 at all.
+func TestSentDuringPause(t *testing.T) {
+	t.Parallel()
+	s := plivotest.NewServer(plivotest.WithSampleMPC())
+	defer s.Close()
+	do(t, s, muteCustomer)
+	if _, _, ok := s.SentDuringPause(time.Hour); ok {
+		t.Fatal("SentDuringPause found a 429 where none was answered")
+	}
+	s.FailNext(1, plivotest.Fault{Status: 429, RetryAfter: "2"})
+	do(t, s, muteCustomer) // the 429
+	do(t, s, muteCustomer) // after it
+	do(t, s, muteCustomer)
+	at, inside, ok := s.SentDuringPause(time.Hour)
+	if !ok {
+		t.Fatal("SentDuringPause found no 429")
+	}
+	reqs := s.Requests()
+	if !at.Equal(reqs[1].Time) {
+		t.Errorf("429 at %v, want the second request's %v", at, reqs[1].Time)
+	}
+	if len(inside) != 2 || inside[0].Status != 200 || !inside[0].Time.Equal(reqs[2].Time) {
+		t.Errorf("inside an hour's pause: %+v, want the two requests after the 429", inside)
+	}
+	if _, inside, _ := s.SentDuringPause(0); len(inside) != 0 {
+		t.Errorf("inside a zero pause: %d requests, want none", len(inside))
+	}
+}

@@ -344,6 +344,27 @@ func (s *Server) AppliedUpdates() []Request {
 	return cloneRequests(s.log, func(r Request) bool { return r.Op == OpUpdateParticipant && r.Applied })
 }
 
+// SentDuringPause returns when the latest request answered 429 arrived, and
+// the requests that arrived after it but less than pause later: a client
+// that honours the 429's Retry-After (pause) sends none. ok is false when
+// no request was answered 429.
+func (s *Server) SentDuringPause(pause time.Duration) (rateLimitedAt time.Time, inside []Request, ok bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, r := range s.log {
+		if r.Status == http.StatusTooManyRequests {
+			rateLimitedAt, ok = r.Time, true
+		}
+	}
+	if !ok {
+		return time.Time{}, nil, false
+	}
+	end := rateLimitedAt.Add(pause)
+	return rateLimitedAt, cloneRequests(s.log, func(r Request) bool {
+		return r.Time.After(rateLimitedAt) && r.Time.Before(end)
+	}), true
+}
+
 // RequestCount returns the number of requests in the log.
 func (s *Server) RequestCount() int {
 	s.mu.Lock()
